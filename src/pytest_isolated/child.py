@@ -1,0 +1,283 @@
+"""Child side: run exactly one group's tests and stream events to the parent.
+
+Started as ``python -m pytest_isolated.child CHANNEL`` by the parent.  It reads
+a :class:`~pytest_isolated.protocol.ChildSpec` from stdin, restores the
+parent's import environment, and runs pytest's normal protocol with the
+parent's own command line, so every plugin and conftest hook behaves as in the
+parent.  What the child must not do, it is stopped from doing here: it
+collects only the group's files, runs only the group's tests in the parent's
+order, writes no session output (JUnit XML, cache, terminal), starts no
+workers and no debugger.  Everything it learns goes to the parent as events.
+
+Only :mod:`pytest_isolated.protocol` is imported from the package.  The parent
+starts the interpreter with its own ``sys.path[0]``, so even the import of
+pytest below resolves as it did in the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import os
+import sys
+import threading
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_isolated.protocol import (
+    CHILD_PLUGIN_NAME,
+    CRASH_FILE,
+    EV_COLLECT_ERROR,
+    EV_COLLECTED,
+    EV_FINISHED,
+    EV_INTERNAL_ERROR,
+    EV_LOGFINISH,
+    EV_LOGSTART,
+    EV_REPORT,
+    EV_STARTED,
+    EV_WARNING,
+    STDERR_FILE,
+    STDOUT_FILE,
+    TIMEOUT_FILE,
+    ChildSpec,
+    encode_event,
+    read_tail,
+    warning_to_wire,
+)
+
+if TYPE_CHECKING:
+    import warnings
+
+#: The largest captured section a phase reports (the tail is kept).
+MAX_SECTION_BYTES = 16 * 1024 * 1024
+
+#: Options that would make the child write the parent's session outputs, run
+#: tests elsewhere, stop early or wait for a debugger; set as shown in the child.
+NEUTRAL_OPTIONS: dict[str, Any] = {
+    "xmlpath": None,  # --junitxml
+    "resultlog": None,
+    "report_log": None,  # pytest-reportlog
+    "htmlpath": None,  # pytest-html
+    "json_report": False,  # pytest-json-report
+    "usepdb": False,
+    "trace": False,
+    "maxfail": 0,
+    "stepwise": False,
+    "stepwise_skip": False,
+    "numprocesses": None,  # pytest-xdist
+    "maxprocesses": None,
+    "dist": "no",
+    "tx": [],
+    "looponfail": False,
+}
+
+
+class Channel:
+    """The write end of the event pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, event: str, **fields: Any) -> None:
+        data = encode_event(event, **fields)
+        with self.lock:
+            view = memoryview(data)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+
+
+class ChildPlugin:
+    """Registered in the child's pytest; turns hooks into events."""
+
+    def __init__(
+        self, spec: ChildSpec, channel: Channel, stdout: IO[str], crash_file: IO[str]
+    ) -> None:
+        self.__name__ = CHILD_PLUGIN_NAME  # the name pluggy registers it under
+        self.spec = spec
+        self.channel = channel
+        self.stdout = stdout
+        self.crash_file = crash_file
+        self.workdir = Path(spec.workdir)
+        self.timeout_file = open(self.workdir / TIMEOUT_FILE, "w")  # noqa: SIM115
+        self.collected: dict[str, pytest.Item] = {}
+        self.config: pytest.Config | None = None
+
+    # -- configuration -----------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
+        for name, value in NEUTRAL_OPTIONS.items():
+            if hasattr(config.option, name):
+                setattr(config.option, name, value)
+
+    @pytest.hookimpl(trylast=True, specname="pytest_configure")
+    def pytest_configure_late(self, config: pytest.Config) -> None:
+        # The terminal reporter was created while sys.stdout was os.devnull, so
+        # the child's own session output goes nowhere; tests get the real one.
+        sys.stdout = self.stdout
+        # pytest's faulthandler plugin pointed faulthandler at stderr; crashes
+        # must go to the file the parent reads.
+        faulthandler.enable(file=self.crash_file, all_threads=True)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Collect only the group's files, whatever paths the command line gave.
+        session.config.args = list(self.spec.files)
+        if self.spec.cwd != self.spec.invocation_dir:
+            os.chdir(self.spec.cwd)
+
+    # -- collection --------------------------------------------------------------
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        self.collected.setdefault(item.nodeid, item)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self._send_report(EV_COLLECT_ERROR, report)
+
+    # -- running -----------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        """Run the group's tests in the parent's order.
+
+        Selection (-k, -m, --lf, --deselect) and ordering plugins already did
+        their work in the parent; whatever they do in the child is overruled by
+        running the parent's list of node ids, looked up among all collected
+        items.  ``-x`` is the parent's business, so ``shouldfail`` is ignored.
+        """
+        items = [self.collected[n] for n in self.spec.nodeids if n in self.collected]
+        missing = [n for n in self.spec.nodeids if n not in self.collected]
+        self.channel.send(EV_COLLECTED, missing=missing)
+        for index, item in enumerate(items):
+            nextitem = items[index + 1] if index + 1 < len(items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        return True
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.channel.send(EV_LOGSTART, nodeid=nodeid)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._send_report(EV_REPORT, report)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.channel.send(EV_LOGFINISH, nodeid=nodeid)
+
+    def pytest_warning_recorded(
+        self, warning_message: warnings.WarningMessage, when: str, nodeid: str
+    ) -> None:
+        self.channel.send(
+            EV_WARNING,
+            when=when,
+            nodeid=nodeid,
+            warning=warning_to_wire(warning_message),
+        )
+
+    def pytest_internalerror(self, excrepr: object) -> None:
+        self.channel.send(EV_INTERNAL_ERROR, text=str(excrepr))
+
+    def _send_report(
+        self, event: str, report: pytest.TestReport | pytest.CollectReport
+    ) -> None:
+        assert self.config is not None
+        hook = self.config.hook
+        data = hook.pytest_report_to_serializable(config=self.config, report=report)
+        self.channel.send(event, report=data)
+
+    # -- per-phase capture and the timeout dump ----------------------------------
+
+    # trylast: the innermost wrapper, so that stdout and stderr sections come
+    # before the logging plugin's, in pytest's usual order.
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None]:
+        return (yield from self._phase(item, "setup"))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
+        return (yield from self._phase(item, "call"))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None]:
+        return (yield from self._phase(item, "teardown"))
+
+    def _phase(self, item: pytest.Item, when: str) -> Generator[None]:
+        self._arm_timeout_dump()
+        if not self.spec.capture:
+            return (yield)
+        _flush_std_streams()
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):  # the test may have closed it
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            return (yield)
+        finally:
+            _flush_std_streams()
+            for key, name in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
+                text = read_tail(self.workdir / name, MAX_SECTION_BYTES)
+                item.add_report_section(when, key, text)
+
+    def _arm_timeout_dump(self) -> None:
+        """Dump every thread's stack shortly before the parent's deadline.
+
+        Re-armed at each phase because pytest's own ``faulthandler_timeout``
+        shares faulthandler's single timer.
+        """
+        if self.spec.deadline is None:
+            return
+        delay = self.spec.deadline - self.spec.dump_margin - time.time()
+        faulthandler.dump_traceback_later(
+            max(delay, 0.001), file=self.timeout_file, exit=False
+        )
+
+
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+
+
+def _open_channel(arg: str) -> int:
+    kind, _, value = arg.partition(":")
+    if kind == "handle" and sys.platform == "win32":  # an inherited pipe handle
+        import msvcrt
+
+        return msvcrt.open_osfhandle(int(value), os.O_WRONLY)
+    return int(value)
+
+
+def main() -> int:
+    """Entry point: ``sys.argv[1]`` names the event channel."""
+    channel = Channel(_open_channel(sys.argv[1]))
+    spec = ChildSpec.from_json(sys.stdin.buffer.read())
+    # Tests read an empty stdin, as under pytest's capture.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.path[:] = spec.sys_path
+    os.chdir(spec.invocation_dir)
+    crash_file = open(Path(spec.workdir) / CRASH_FILE, "w")  # noqa: SIM115
+    faulthandler.enable(file=crash_file, all_threads=True)
+    channel.send(EV_STARTED, pid=os.getpid())
+    stdout = sys.stdout
+    plugin = ChildPlugin(spec, channel, stdout, crash_file)
+    plugin._arm_timeout_dump()
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - see ChildPlugin.pytest_configure_late
+    try:
+        exitstatus = int(pytest.main(spec.args, plugins=[plugin]))
+    except BaseException as exc:  # noqa: BLE001 - reported, then the child ends
+        channel.send(EV_INTERNAL_ERROR, text=f"{type(exc).__name__}: {exc}")
+        exitstatus = 3
+    finally:
+        sys.stdout = stdout
+    faulthandler.cancel_dump_traceback_later()
+    _flush_std_streams()
+    channel.send(EV_FINISHED, exitstatus=exitstatus)
+    return exitstatus

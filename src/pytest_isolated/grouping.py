@@ -1,0 +1,59 @@
+"""Pure planning: selected tests in run order -> the groups that run them.
+
+A group is one subprocess.  Its tests run in the session's run order even when
+they are not adjacent (a named group may span modules).  A group's time limit
+is the largest ``timeout=`` any of its tests' markers gives, else the session's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Sequence
+from typing import Generic, TypeVar
+
+from pytest_isolated.settings import Request, Timeout
+
+T = TypeVar("T", bound=Hashable)
+
+
+@dataclasses.dataclass
+class Group(Generic[T]):
+    """The tests that share one subprocess, in run order."""
+
+    index: int
+    name: str
+    items: list[T]
+    timeout: Timeout
+
+
+def plan_groups(
+    requests: Sequence[tuple[T, Request | None]], default: Timeout
+) -> dict[T, Group[T]]:
+    """Map each isolated test to its group; tests not isolated are left out."""
+    groups: dict[tuple[str, str], Group[T]] = {}
+    by_item: dict[T, Group[T]] = {}
+    for item, request in requests:
+        if request is None:
+            continue
+        group = groups.get(request.key)
+        if group is None:
+            group = Group(len(groups), request.name, [], default)
+            groups[request.key] = group
+        group.items.append(item)
+        group.timeout = _combine(group.timeout, request.timeout, default)
+        by_item[item] = group
+    return by_item
+
+
+def _combine(current: Timeout, asked: Timeout | None, default: Timeout) -> Timeout:
+    """Combine a group's limit with one more marker's: markers beat the default,
+    and among markers the most generous limit wins (no limit beats any)."""
+    if asked is None:
+        return current
+    if current is default:
+        return asked
+    if current.seconds is None:
+        return current
+    if asked.seconds is None or asked.seconds > current.seconds:
+        return asked
+    return current

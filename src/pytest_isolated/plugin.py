@@ -1,0 +1,58 @@
+"""pytest-isolated: run marked tests in fresh Python subprocesses.
+
+The entry point: options, the ini key, the markers, and the registration of
+the parent-side scheduler (``session.IsolationScheduler``) when isolation is on.
+Inside a subprocess started by this plugin the child plugin is registered
+instead, and this module stays passive.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_isolated import settings
+from pytest_isolated.protocol import CHILD_PLUGIN_NAME
+from pytest_isolated.session import IsolationScheduler
+
+SCHEDULER_NAME = "pytest-isolated"
+settings_key = pytest.StashKey[settings.Settings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("isolated", "run tests in fresh subprocesses")
+    group.addoption(
+        "--isolated", action="store_true", dest="isolated", help=settings.HELP_ISOLATED
+    )
+    group.addoption(
+        "--no-isolation",
+        action="store_true",
+        dest="no_isolation",
+        help=settings.HELP_NO_ISOLATION,
+    )
+    group.addoption(
+        "--isolated-timeout",
+        dest="isolated_timeout",
+        type=settings.timeout_option,
+        default=settings._UNSET,
+        metavar="SECONDS",
+        help=settings.HELP_TIMEOUT,
+    )
+    parser.addini("isolated_timeout", settings.HELP_TIMEOUT, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", settings.MARKER_DOC)
+    if config.pluginmanager.has_plugin(CHILD_PLUGIN_NAME):
+        return  # inside a subprocess: the child plugin is in charge
+    resolved = settings.resolve_settings(config)
+    config.stash[settings_key] = resolved
+    if not resolved.disabled:
+        config.pluginmanager.register(
+            IsolationScheduler(config, resolved), SCHEDULER_NAME
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scheduler = config.pluginmanager.get_plugin(SCHEDULER_NAME)
+    if scheduler is not None:
+        config.pluginmanager.unregister(scheduler, SCHEDULER_NAME)

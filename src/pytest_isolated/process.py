@@ -1,0 +1,248 @@
+"""Start a child interpreter, stream its events, and kill its process tree.
+
+The child is a plain ``subprocess`` running this interpreter (never
+``multiprocessing``, never ``fork``), in a new session (POSIX) or process group
+(Windows) so that its whole tree can be killed and a Ctrl-C in the terminal
+reaches only pytest.  Events arrive on a pipe of their own, read by a thread
+into a queue; a second thread waits for the exit.  The child's stdout and
+stderr are files (or the terminal under ``-s``), so a child that floods its
+output, closes its stdout or leaves a grandchild holding the pipe can neither
+block nor bloat the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from pytest_isolated import _compat
+from pytest_isolated.protocol import (
+    STDERR_FILE,
+    STDOUT_FILE,
+    ChildSpec,
+    ProtocolError,
+    decode_event,
+    read_tail,
+)
+
+#: Longest event line accepted; a longer one is treated as corrupt.
+MAX_LINE = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event from the child, in arrival order."""
+
+    name: str
+    fields: dict[str, Any]
+    at: float  # time.time() of arrival
+
+
+@dataclass(frozen=True)
+class Exited:
+    """The child process is gone; all events it wrote before are queued."""
+
+    returncode: int
+
+
+@dataclass(frozen=True)
+class Garbled:
+    """A line that is not a valid event (a torn last write, stray output)."""
+
+    line: bytes
+    problem: str
+
+
+Message = Event | Exited | Garbled
+
+
+class Child:
+    """One child interpreter running one group (or the rest of one)."""
+
+    def __init__(
+        self, workdir: Path, capture: bool, env: dict[str, str], path0: str
+    ) -> None:
+        self.workdir = workdir
+        self.capture = capture
+        self.queue: queue.Queue[Message] = queue.Queue()
+        self.started_at = time.time()
+        self.returncode: int | None = None
+        self._reader_done = threading.Event()
+        outputs: list[IO[bytes]] = []
+        if capture:
+            outputs = [
+                open(workdir / name, "ab")  # noqa: SIM115 - closed below
+                for name in (STDOUT_FILE, STDERR_FILE)
+            ]
+        read_fd, write_fd = os.pipe()
+        popen_kwargs: dict[str, Any]
+        if sys.platform == "win32":
+            import msvcrt
+
+            handle = msvcrt.get_osfhandle(write_fd)
+            os.set_handle_inheritable(handle, True)
+            startupinfo = subprocess.STARTUPINFO()
+            startupinfo.lpAttributeList = {"handle_list": [handle]}
+            popen_kwargs = {
+                "startupinfo": startupinfo,
+                "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP,
+            }
+            channel = f"handle:{handle}"
+        else:
+            popen_kwargs = {"pass_fds": (write_fd,), "start_new_session": True}
+            channel = f"fd:{write_fd}"
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    *_compat.interpreter_flags(),
+                    "-c",
+                    _bootstrap(path0),
+                    channel,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=outputs[0] if outputs else None,
+                stderr=outputs[1] if outputs else None,
+                env=env,
+                **popen_kwargs,
+            )
+        finally:
+            os.close(write_fd)
+            for f in outputs:
+                f.close()
+        self._reader = threading.Thread(
+            target=self._read,
+            args=(read_fd,),
+            name="pytest-isolated-reader",
+            daemon=True,
+        )
+        self._reader.start()
+        self._waiter = threading.Thread(
+            target=self._wait, name="pytest-isolated-waiter", daemon=True
+        )
+        self._waiter.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send_spec(self, spec: ChildSpec) -> None:
+        """Give the child its work; it reads its stdin to the end."""
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):  # a child that died at start-up
+            self.proc.stdin.write(spec.to_json())
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+
+    def next(self, timeout: float | None) -> Message | None:
+        """The next message, or None if none came within *timeout* seconds."""
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _read(self, fd: int) -> None:
+        buffer = b""
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    self._decode(line)
+                if len(buffer) > MAX_LINE:
+                    self.queue.put(Garbled(buffer[:200], "event line too long"))
+                    buffer = b""
+            if buffer:
+                self._decode(buffer, torn=True)
+        finally:
+            os.close(fd)
+            self._reader_done.set()
+
+    def _decode(self, line: bytes, torn: bool = False) -> None:
+        if not line.strip():
+            return
+        try:
+            name, fields = decode_event(line)
+        except ProtocolError as exc:
+            problem = "torn last event" if torn else str(exc)
+            self.queue.put(Garbled(line[:200], problem))
+        else:
+            self.queue.put(Event(name, fields, time.time()))
+
+    def _wait(self) -> None:
+        returncode = self.proc.wait()
+        # Events written before the exit are in the pipe: let the reader drain
+        # it.  A grandchild may hold the pipe open, so do not wait for EOF
+        # forever: the reader keeps up with the pipe, a short grace suffices.
+        self._reader_done.wait(timeout=2.0)
+        self.returncode = returncode
+        self.queue.put(Exited(returncode))
+
+    def kill(self) -> None:
+        """Kill the child and everything it started."""
+        if sys.platform == "win32":
+            # /T takes the whole tree; ask before the child itself is gone.
+            subprocess.run(
+                ["taskkill", "/F", "/T", "/PID", str(self.proc.pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+            with contextlib.suppress(OSError):
+                self.proc.kill()
+            return
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+    def reap_group(self) -> None:
+        """After the child exited: kill grandchildren left in its session."""
+        if sys.platform != "win32":
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def read_output(self, name: str, limit: int) -> str:
+        """The tail (at most *limit* bytes) of the child's stdout or stderr file."""
+        return read_tail(self.workdir / name, limit)
+
+    def close(self) -> None:
+        """Wait for the threads and remove the child's private directory."""
+        self._waiter.join(timeout=5.0)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _bootstrap(path0: str) -> str:
+    """The child's ``-c`` program.
+
+    It gives the child the parent's ``sys.path[0]`` before anything else is
+    imported: ``python -m pytest`` has the working directory there, the
+    ``pytest`` script its own directory, and imports must resolve alike.
+    """
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    return (
+        f"import sys; sys.path[0] = {path0!r}; sys.path.append({package_parent!r}); "
+        "from pytest_isolated.child import main; sys.exit(main())"
+    )
+
+
+def make_workdir() -> Path:
+    """A private directory for one child: dumps, capture files, its cache."""
+    return Path(tempfile.mkdtemp(prefix="pytest-isolated-"))

@@ -1,0 +1,199 @@
+"""The parent <-> child wire format.
+
+The parent sends the child one :class:`ChildSpec` (a JSON object on the child's
+stdin).  The child answers with events, one JSON object per line, on a pipe of
+its own: ``{"v": 1, "event": NAME, ...fields}``.  JSON cannot tell a tuple from a
+list, yet pytest expects tuples in reports (a skip's ``longrepr``, ``location``,
+``sections``), so tuples are tagged on the way out and restored on the way in.
+Values JSON cannot carry at all (a ``record_property`` object, a plugin's custom
+report attribute) degrade to their ``repr`` instead of breaking the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import warnings
+from typing import Any
+
+#: Bumped whenever an event or the spec changes shape.
+PROTOCOL_VERSION = 1
+
+_TUPLE_TAG = "__tuple__"
+
+#: The name the child plugin is registered under in the child's pytest.
+CHILD_PLUGIN_NAME = "pytest-isolated-child"
+
+# The event names the child sends, in the order a healthy child sends them.
+EV_STARTED = "started"  # interpreter up, spec read
+EV_COLLECTED = "collected"  # the group's items are collected; fields: missing
+EV_COLLECT_ERROR = "collect_error"  # a failed collect report; field: report
+EV_LOGSTART = "logstart"  # fields: nodeid
+EV_REPORT = "report"  # fields: report (serialised TestReport)
+EV_WARNING = "warning"  # fields: nodeid, when, warning
+EV_LOGFINISH = "logfinish"  # fields: nodeid
+EV_INTERNAL_ERROR = "internal_error"  # fields: text
+EV_FINISHED = "finished"  # fields: exitstatus
+
+
+def to_wire(value: Any) -> Any:
+    """Return *value* as plain JSON data: tuples tagged, the unknown as repr."""
+    if value is None or isinstance(value, (bool, int, str)):
+        # ``str`` subclasses (pytest 9.2's node ids among them) become plain str.
+        return value if type(value) in (bool, int, str) or value is None else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, tuple):
+        return {_TUPLE_TAG: [to_wire(v) for v in value]}
+    if isinstance(value, list):
+        return [to_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {
+            (k if isinstance(k, str) else repr(k)): to_wire(v) for k, v in value.items()
+        }
+    try:
+        return repr(value)
+    except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not break the run
+        return f"<unrepresentable {type(value).__name__}: {exc!r}>"
+
+
+def from_wire(value: Any) -> Any:
+    """Undo :func:`to_wire`: restore tagged tuples."""
+    if isinstance(value, list):
+        return [from_wire(v) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and _TUPLE_TAG in value:
+            return tuple(from_wire(v) for v in value[_TUPLE_TAG])
+        return {k: from_wire(v) for k, v in value.items()}
+    return value
+
+
+def encode_event(event: str, **fields: Any) -> bytes:
+    """One event as a single newline-terminated line of UTF-8 JSON."""
+    payload = {"v": PROTOCOL_VERSION, "event": event}
+    payload.update(to_wire(fields))
+    return (
+        json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+    )
+
+
+class ProtocolError(Exception):
+    """A line from the child that is not a valid event."""
+
+
+def decode_event(line: bytes) -> tuple[str, dict[str, Any]]:
+    """Parse one line written by :func:`encode_event`."""
+    try:
+        payload = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"not JSON: {line[:200]!r}") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
+        raise ProtocolError(f"not an event: {line[:200]!r}")
+    if payload.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"protocol version {payload.get('v')!r}, expected {PROTOCOL_VERSION}"
+        )
+    event = payload.pop("event")
+    del payload["v"]
+    return event, from_wire(payload)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildSpec:
+    """Everything a child needs to run one group, sent as JSON on its stdin."""
+
+    #: The pytest command line of the parent, unchanged (options, plugins, paths).
+    args: list[str]
+    #: Files to collect: only those holding the group's items.
+    files: list[str]
+    #: Node ids to run, in run order.
+    nodeids: list[str]
+    #: The parent's ``sys.path`` as it was before pytest changed it.
+    sys_path: list[str]
+    #: The directory pytest was invoked from (decides rootdir and relative args).
+    invocation_dir: str
+    #: The working directory when the group starts.
+    cwd: str
+    #: ``--basetemp`` for the child, inside the parent's base temp directory.
+    basetemp: str
+    #: Private directory of this child (cache, crash and timeout dumps).
+    workdir: str
+    #: ``time.time()`` at which the parent kills the child, or None.
+    deadline: float | None
+    #: Seconds before the deadline at which the child dumps its stacks.
+    dump_margin: float
+    #: Whether the child's fds 1 and 2 are capture files (else the terminal).
+    capture: bool
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ChildSpec:
+        return cls(**json.loads(data))
+
+
+# File names inside a child's workdir, shared by both sides.
+STDOUT_FILE = "stdout"
+STDERR_FILE = "stderr"
+CRASH_FILE = "crash-traceback"
+TIMEOUT_FILE = "timeout-traceback"
+CACHE_DIR = "cache"
+
+
+def read_tail(path: str | os.PathLike[str], limit: int) -> str:
+    """Decode the last *limit* bytes of *path* ('' if missing), as pytest does."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    if size > limit:
+        text = f"[{size - limit} earlier bytes not shown]\n" + text
+    return text
+
+
+def warning_to_wire(message: warnings.WarningMessage) -> dict[str, Any]:
+    """Serialise a recorded warning field by field (after pytest-xdist)."""
+    category = message.category
+    data: dict[str, Any] = {
+        "message": str(message.message),
+        "category_module": category.__module__ if category else None,
+        "category_name": category.__qualname__ if category else None,
+        "filename": str(message.filename),
+        "lineno": int(message.lineno),
+        "line": message.line if isinstance(message.line, str) else None,
+    }
+    return data
+
+
+def warning_from_wire(data: dict[str, Any]) -> warnings.WarningMessage:
+    """Rebuild a :class:`warnings.WarningMessage` without importing user code.
+
+    The category class is looked up only among modules the parent has already
+    imported; a warning class defined in a test module (which the parent must
+    not import) is replaced by a stand-in of the same name and module, which
+    the warnings summary prints identically.
+    """
+    category: type[Warning] = UserWarning
+    module_name, name = data.get("category_module"), data.get("category_name")
+    if module_name and name:
+        found = getattr(sys.modules.get(module_name), name, None)
+        if isinstance(found, type) and issubclass(found, Warning):
+            category = found
+        else:
+            category = type(name, (Warning,), {"__module__": module_name})
+    return warnings.WarningMessage(
+        message=category(data["message"]),
+        category=category,
+        filename=data["filename"],
+        lineno=data["lineno"],
+        line=data.get("line"),
+    )
