@@ -1,0 +1,21 @@
+"""Shared set-up for the project's own tests.
+
+Every test drives a real pytest in a subprocess (``runpytest_subprocess``).
+Plugin autoloading is off in those runs, as in pytest's own test suite, so that
+whatever else is installed cannot leak in; pytest-isolated is loaded
+explicitly through ``PYTEST_PLUGINS``, which its children inherit.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_subrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("PYTEST_PLUGINS", "pytest_isolated.plugin")
+    for name in ("PYTEST_ADDOPTS", "PYTEST_RUNNING_IN_SUBPROCESS", "PYTEST_XDIST_WORKER"):
+        monkeypatch.delenv(name, raising=False)
