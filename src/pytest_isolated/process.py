@@ -153,24 +153,30 @@ class Child:
             return None
 
     def _read(self, fd: int) -> None:
-        buffer = b""
+        buffer = bytearray()
         try:
             while True:
                 try:
-                    chunk = os.read(fd, 1 << 16)
+                    chunk = os.read(fd, 1 << 20)
                 except OSError:
                     chunk = b""
                 if not chunk:
                     break
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    self._decode(line)
+                # Only the new chunk is searched: a huge event (a report with
+                # megabytes of captured output) costs linear time, not quadratic.
+                end = chunk.rfind(b"\n")
+                if end < 0:
+                    buffer += chunk
+                else:
+                    buffer += chunk[: end + 1]
+                    for line in bytes(buffer).split(b"\n")[:-1]:
+                        self._decode(line)
+                    buffer = bytearray(chunk[end + 1 :])
                 if len(buffer) > MAX_LINE:
-                    self.queue.put(Garbled(buffer[:200], "event line too long"))
-                    buffer = b""
+                    self.queue.put(Garbled(bytes(buffer[:200]), "event line too long"))
+                    buffer = bytearray()
             if buffer:
-                self._decode(buffer, torn=True)
+                self._decode(bytes(buffer), torn=True)
         finally:
             os.close(fd)
             self._reader_done.set()
@@ -214,7 +220,11 @@ class Child:
             self.proc.kill()
 
     def reap_group(self) -> None:
-        """After the child exited: kill grandchildren left in its session."""
+        """After the child exited: kill grandchildren left in its session.
+
+        The session id stays reserved while any member lives, so the id cannot
+        have been reused by an unrelated process.
+        """
         if sys.platform != "win32":
             with contextlib.suppress(OSError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -224,8 +234,9 @@ class Child:
         return read_tail(self.workdir / name, limit)
 
     def close(self) -> None:
-        """Wait for the threads and remove the child's private directory."""
+        """After the exit: end what the child left running, remove its files."""
         self._waiter.join(timeout=5.0)
+        self.reap_group()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -91,7 +91,6 @@ class GroupRun:
         self.done: dict[str, Outcome] = {}
         self.child: Child | None = None
         self.attempt = 0
-        self.lost: list[tuple[str, Cause]] = []  # (nodeid, cause) of crashes/timeouts
 
     # -- the parent asks for one test's outcome --------------------------------
 
@@ -101,6 +100,9 @@ class GroupRun:
             if self.child is None:
                 self._start()
             self._step()
+        if not self.pending:
+            # Every result is in; the child's exit need not be waited for.
+            self._retire()
         return self.done.pop(item.nodeid)
 
     # -- the child's life ------------------------------------------------------
@@ -251,7 +253,7 @@ class GroupRun:
             )
             outcome.actions.extend(reports)
             self._finish(item.nodeid, outcome)
-            self.lost.append((item.nodeid, cause))
+            self.scheduler.incidents.append((self.group.name, item.nodeid, cause))
         self._retire()
 
     def _running_item(self) -> pytest.Item:
@@ -324,6 +326,10 @@ class IsolationScheduler:
         self.runs: dict[int, GroupRun] = {}
         self.retired: list[Child] = []
         self.children_started = 0
+        self.groups_run = 0
+        self.child_seconds = 0.0
+        #: (group name, nodeid, cause) of each crash or timeout, in order.
+        self.incidents: list[tuple[str, str, Cause]] = []
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -343,6 +349,7 @@ class IsolationScheduler:
         run = self.runs.get(group.index)
         if run is None:
             run = self.runs[group.index] = GroupRun(self, group)
+            self.groups_run += 1
         outcome = run.outcome(item)
         self._emit(item, nextitem, outcome)
         if not run.pending:
@@ -377,6 +384,7 @@ class IsolationScheduler:
 
     def retire(self, child: Child) -> None:
         """A child whose results are all in; reaped later, off the critical path."""
+        self.child_seconds += time.time() - child.started_at
         self.retired.append(child)
         still = []
         for old in self.retired:
@@ -385,6 +393,23 @@ class IsolationScheduler:
             else:
                 still.append(old)
         self.retired = still
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter
+    ) -> None:
+        """List the groups whose subprocess crashed or timed out; with -v, also
+        how many subprocesses ran and for how long."""
+        tr = terminalreporter
+        if self.incidents:
+            tr.section("isolated subprocesses that crashed or timed out", sep="=")
+            for group, nodeid, cause in self.incidents:
+                where = nodeid if group == nodeid else f"group {group!r}, in {nodeid}"
+                tr.line(f"{where}: {cause.summary}", red=True)
+        if self.children_started and tr.config.get_verbosity() > 0:
+            tr.write_line(
+                f"pytest-isolated: {self.children_started} subprocess(es) for "
+                f"{self.groups_run} group(s), {self.child_seconds:.2f}s in total"
+            )
 
     def pytest_sessionfinish(self) -> None:
         for run in list(self.runs.values()):
