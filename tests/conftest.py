@@ -19,3 +19,11 @@ def _clean_subrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTEST_PLUGINS", "pytest_isolated.plugin")
     for name in ("PYTEST_ADDOPTS", "PYTEST_RUNNING_IN_SUBPROCESS", "PYTEST_XDIST_WORKER"):
         monkeypatch.delenv(name, raising=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # scripts/matrix runs the suite on every supported Python x pytest pair but
+    # one with -m "not slow"; mark tests that wait for deadlines or measure time.
+    config.addinivalue_line(
+        "markers", "slow: left out of the version matrix (scripts/matrix)"
+    )
