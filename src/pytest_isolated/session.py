@@ -190,7 +190,7 @@ class GroupRun:
             self.problems.append(fields["text"])
         elif name == EV_FINISHED:
             self.finished = True
-            self._child_done()
+            self._child_done(fields["exitstatus"])
 
     def _report(self, data: dict[str, object]) -> pytest.TestReport:
         hook = self.config.hook
@@ -219,13 +219,30 @@ class GroupRun:
     def _item(self, nodeid: str) -> pytest.Item | None:
         return next((i for i in self.pending if i.nodeid == nodeid), None)
 
-    def _child_done(self) -> None:
+    def _child_done(self, exitstatus: int) -> None:
         """The child reported the end of its session: whatever it did not
         report, it will never report."""
-        cause = Cause("protocol", "not reported by its subprocess", self._diagnosis())
-        for item in list(self.pending):
-            self._give_up(item.nodeid, cause, "was not reported by its subprocess")
+        if not self.collected:
+            ended = f"pytest in the subprocess ended with exit status {exitstatus}"
+            cause = self._startup_cause(Cause("exit", ended))
+            for item in list(self.pending):
+                self._give_up(item.nodeid, cause, f"could not run: {ended}")
+        else:
+            cause = Cause(
+                "protocol", "not reported by its subprocess", self._diagnosis()
+            )
+            for item in list(self.pending):
+                self._give_up(item.nodeid, cause, "was not reported by its subprocess")
         self._retire()
+
+    def _startup_cause(self, cause: Cause) -> Cause:
+        """*cause*, for a child that ended before it collected the group: the
+        details are everything it left, the summary its error if it named one."""
+        details = self._diagnosis()
+        summary = cause.summary
+        if cause.kind == "exit":
+            summary = _error_line(details) or summary
+        return Cause(cause.kind, summary, details)
 
     def _on_exit(self, returncode: int) -> None:
         """The child is gone before the end of its session."""
@@ -234,8 +251,10 @@ class GroupRun:
         cause = self._exit_cause(returncode)
         if not self.collected:
             # It died before running anything: every test gets the real error.
+            headline = f"could not run: the subprocess {cause.summary}"
+            cause = self._startup_cause(cause)
             for item in list(self.pending):
-                self._give_up(item.nodeid, cause, f"could not run: {cause.summary}")
+                self._give_up(item.nodeid, cause, headline)
         elif self.pending:
             item = self._running_item()
             outcome = self.running or Outcome([], time.time())
@@ -266,17 +285,26 @@ class GroupRun:
     def _exit_cause(self, returncode: int) -> Cause:
         assert self.child is not None
         if self.timed_out:
-            group = self.group
-            dump = read_tail(self.child.workdir / TIMEOUT_FILE, CRASH_OUTPUT_BYTES)
-            details = "Stack of every thread shortly before the deadline:\n"
-            details += trim_stack_dump(dump)
-            return Cause(
-                "timeout",
-                f"TIMED OUT: group {group.name!r} exceeded {group.timeout.describe()}",
-                details if dump.strip() else "",
-            )
+            return self._timeout_cause()
         kind, summary = describe_exit(returncode)
         return Cause(kind, summary, self._diagnosis())
+
+    def _timeout_cause(self) -> Cause:
+        assert self.child is not None
+        group, limit = self.group, self.group.timeout
+        seconds = f"{limit.seconds:g}s"
+        named = (
+            "" if group.items[0].nodeid == group.name else f" (group {group.name!r})"
+        )
+        details = (
+            f"The time limit of group {group.name!r} is {seconds}, "
+            f"from {limit.source}, measured from the start of its subprocess."
+        )
+        dump = read_tail(self.child.workdir / TIMEOUT_FILE, CRASH_OUTPUT_BYTES)
+        if dump.strip():
+            details += "\n\nStack of every thread shortly before the deadline:\n"
+            details += trim_stack_dump(dump.rstrip())
+        return Cause("timeout", f"TIMED OUT after {seconds}{named}", details)
 
     def _diagnosis(self) -> str:
         """Everything the child left that explains its end."""
@@ -287,10 +315,7 @@ class GroupRun:
             parts.append(trim_stack_dump(crash.rstrip()))
         parts.extend(self.problems)
         if not self.collected:
-            for report in self.collect_errors:
-                parts.append(
-                    f"{report.nodeid}: collection failed\n{report.longreprtext}"
-                )
+            parts.extend(_collect_error_text(r) for r in self.collect_errors)
             if self.child.capture:
                 stderr = self.child.read_output(STDERR_FILE, 64 * 1024)
                 if stderr.strip():
@@ -298,11 +323,10 @@ class GroupRun:
         return "\n\n".join(parts)
 
     def _missing_cause(self) -> Cause:
-        text = "\n\n".join(
-            f"{r.nodeid}: collection failed\n{r.longreprtext}"
-            for r in self.collect_errors
-        )
-        return Cause("protocol", "not collected in its subprocess", text)
+        text = "\n\n".join(_collect_error_text(r) for r in self.collect_errors)
+        summary = "not collected in its subprocess"
+        error = _error_line(text)
+        return Cause("protocol", f"{summary}: {error}" if error else summary, text)
 
     def _retire(self) -> None:
         if self.child is not None:
@@ -423,6 +447,20 @@ class IsolationScheduler:
                 child.kill()
             child.close()
         self.retired = []
+
+
+def _error_line(text: str) -> str | None:
+    """The error a pytest run printed last ("E   ..." or "ERROR: ..."), if any."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("E   "):
+            return line[4:].strip()
+        if line.startswith("ERROR: "):
+            return line[7:].strip()
+    return None
+
+
+def _collect_error_text(report: pytest.CollectReport) -> str:
+    return f"{report.nodeid}: collection failed\n{report.longreprtext}"
 
 
 def _is_teardown(action: Action) -> bool:

@@ -1,0 +1,585 @@
+"""Crashes, timeouts, interrupts and abusive children: contained and reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+posix_only = pytest.mark.skipif(
+    sys.platform == "win32", reason="POSIX signals do not exist on Windows"
+)
+
+
+@posix_only
+def test_signal_crashes_fail_the_test_and_the_session_goes_on(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import ctypes, os, signal, sys
+        import pytest
+
+        @pytest.mark.isolated
+        def test_segfault():
+            print("before the segfault")
+            sys.stderr.write("on stderr too\\n")
+            ctypes.string_at(0)
+
+        @pytest.mark.isolated
+        def test_abort():
+            os.abort()
+
+        @pytest.mark.isolated
+        def test_sigkill():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        def test_after_the_crashes():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_segfault _*",
+            "*test_x.py:3: running the test CRASHED with signal 11 (SIGSEGV)",
+            "Fatal Python error: Segmentation fault",
+            '*File "*test_x.py", line 8 in test_segfault',
+            "*- Captured stdout call -*",
+            "before the segfault",
+            "*- Captured stderr call -*",
+            "on stderr too",
+            "*_ test_abort _*",
+            "*CRASHED with signal 6 (SIGABRT)",
+            "*_ test_sigkill _*",
+            "*CRASHED with signal 9 (SIGKILL)",
+            "*= isolated subprocesses that crashed or timed out =*",
+            "*::test_segfault: CRASHED with signal 11 (SIGSEGV)",
+            "*::test_abort: CRASHED with signal 6 (SIGABRT)",
+            "*::test_sigkill: CRASHED with signal 9 (SIGKILL)",
+            "PASSED *::test_after_the_crashes",
+            "FAILED *::test_segfault - CRASHED with signal 11 (SIGSEGV)",
+            "FAILED *::test_abort - CRASHED with signal 6 (SIGABRT)",
+            "FAILED *::test_sigkill - CRASHED with signal 9 (SIGKILL)",
+        ]
+    )
+    # pytest's frames below the test are noise and are cut from the dump.
+    result.stdout.fnmatch_lines(["*(pytest's own frames omitted)*"])
+    result.stdout.no_fnmatch_line("*site-packages/pluggy/*")
+
+
+def test_exits_are_reported_with_their_status(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import os
+        import pytest
+
+        @pytest.mark.isolated
+        def test_exit_3():
+            os._exit(3)
+
+        @pytest.mark.isolated
+        def test_exit_0():
+            print("leaving quietly")
+            os._exit(0)
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*:3: running the test EXITED with status 3",
+            "*:7: running the test EXITED with status 0",
+            "*- Captured stdout call -*",
+            "leaving quietly",
+            "FAILED *::test_exit_3 - EXITED with status 3",
+            "FAILED *::test_exit_0 - EXITED with status 0",
+        ]
+    )
+
+
+@posix_only
+def test_runaway_recursion_is_contained(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import sys
+        import pytest
+
+        class Deeper:
+            def __init__(self, depth):
+                self.depth = depth
+            def __repr__(self):
+                return repr(Deeper(self.depth + 1))
+
+        @pytest.mark.isolated
+        def test_recurse():
+            sys.setrecursionlimit(10**8)
+            repr(Deeper(0))
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, failed=1)
+    if sys.version_info < (3, 12):
+        # The C stack overflows: a real crash.
+        result.stdout.fnmatch_lines(
+            ["FAILED *::test_recurse - CRASHED with signal 11*"]
+        )
+    else:
+        # 3.12+ guard the C stack with a limit of their own.
+        result.stdout.fnmatch_lines(["FAILED *::test_recurse - RecursionError*"])
+
+
+@posix_only
+def test_crash_in_fixture_setup_and_teardown_is_an_error_of_that_phase(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import os, signal
+        import pytest
+
+        @pytest.fixture
+        def dies_in_setup():
+            print("setting up")
+            os.abort()
+
+        @pytest.fixture
+        def dies_in_teardown():
+            yield
+            print("tearing down")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        @pytest.mark.isolated
+        def test_setup(dies_in_setup):
+            pass
+
+        @pytest.mark.isolated
+        def test_teardown(dies_in_teardown):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA", "--junitxml=out.xml")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_setup _*",
+            "*running the test CRASHED with signal 6 (SIGABRT)",
+            "*- Captured stdout setup -*",
+            "setting up",
+            "*_ ERROR at teardown of test_teardown _*",
+            "*running the test CRASHED with signal 9 (SIGKILL)",
+            "*- Captured stdout teardown -*",
+            "tearing down",
+        ]
+    )
+    xml = (pytester.path / "out.xml").read_text()
+    assert xml.count("<testcase ") == 2
+    assert xml.count("<error ") == 2
+
+
+@posix_only
+@pytest.mark.parametrize("strict", [False, True])
+def test_crash_of_an_xfail_test_is_xfail(
+    pytester: pytest.Pytester, strict: bool
+) -> None:
+    pytester.makepyfile(
+        test_x=f"""
+        import os, signal
+        import pytest
+
+        @pytest.mark.xfail(reason="known to crash", strict={strict})
+        @pytest.mark.isolated
+        def test_crashes():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        @pytest.mark.xfail(reason="wrong kind", raises=ValueError)
+        @pytest.mark.isolated
+        def test_wrong_kind():
+            os.kill(os.getpid(), signal.SIGTERM)
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(xfailed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "XFAIL *::test_crashes - known to crash (CRASHED with signal 15 (SIGTERM))",
+            "FAILED *::test_wrong_kind - CRASHED with signal 15 (SIGTERM)",
+        ]
+    )
+
+
+def test_group_crash_keeps_earlier_outcomes_and_resumes_the_rest(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import os
+        import pytest
+
+        pytestmark = pytest.mark.isolated(group="g")
+        PIDS = []
+
+        def test_first():
+            PIDS.append(os.getpid())
+
+        def test_second_fails():
+            assert 1 == 2
+
+        def test_crash():
+            os._exit(7)
+
+        def test_after_crash_runs_in_a_fresh_process(tmp_path):
+            # Not the process of the tests above: module state is new.
+            assert PIDS == []
+        """
+    )
+    result = pytester.runpytest_subprocess("-v")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_first PASSED*",
+            "*::test_second_fails FAILED*",
+            "*::test_crash FAILED*",
+            "*::test_after_crash_runs_in_a_fresh_process PASSED*",
+            "group 'g', in *::test_crash: EXITED with status 7",
+            "pytest-isolated: 2 subprocess(es) for 1 group(s), *s in total",
+        ]
+    )
+
+
+def test_import_error_only_in_the_child_fails_each_test_with_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_broken="""
+        import os
+        import pytest
+
+        pytestmark = pytest.mark.isolated
+
+        if os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS"):
+            raise ImportError("broken only in the subprocess")
+
+        def test_one():
+            pass
+
+        def test_two():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_one _*",
+            "*test_broken.py: collection failed",
+            "ImportError while importing test module*",
+            "E   ImportError: broken only in the subprocess",
+            # The short summary is cut at the terminal's width.
+            "ERROR test_broken.py::test_one - not collected in its subprocess: Import*",
+            "ERROR test_broken.py::test_two - not collected in its subprocess: Import*",
+        ]
+    )
+
+
+def test_conftest_error_only_in_the_child_is_shown(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import os
+        if os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS"):
+            raise RuntimeError("conftest broken in the subprocess")
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        import pytest
+
+        @pytest.mark.isolated
+        def test_one():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_x.py:*: the test could not run: "
+            "pytest in the subprocess ended with exit status 4",
+            "ImportError while loading conftest*",
+            "E   RuntimeError: conftest broken in the subprocess",
+            "ERROR test_x.py::test_one - RuntimeError: conftest broken in the subprocess",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_torn_last_event_is_a_clear_failure(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import os, sys
+        import pytest
+
+        @pytest.mark.isolated
+        def test_tears_the_channel():
+            fd = int(sys.argv[1].partition(":")[2])
+            os.write(fd, b'{"v": 1, "event": "report", "report": {"nodeid')
+            os._exit(0)
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*running the test EXITED with status 0",
+            "*torn last event*",
+            "FAILED *::test_tears_the_channel - EXITED with status 0",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_child_that_finishes_without_reporting_a_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import os
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_protocol(item):
+            if os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS") and "skipped" in item.name:
+                return True  # claims to have run it, reports nothing
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        import pytest
+
+        pytestmark = pytest.mark.isolated(group="g")
+
+        def test_ok():
+            pass
+
+        def test_skipped_by_a_hook():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["ERROR *::test_skipped_by_a_hook - not reported by its subprocess"]
+    )
+
+
+def test_timeout_fails_the_running_test_with_the_stack(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import time
+        import pytest
+
+        pytestmark = pytest.mark.isolated(group="slow", timeout=1.5)
+
+        def test_quick():
+            pass
+
+        def test_stuck():
+            print("about to hang")
+            time.sleep(60)
+
+        def test_not_reached_yet():
+            pass
+        """
+    )
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess("-rA", "--durations=3")
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_x.py:8: the test TIMED OUT after 1.5s (group 'slow')",
+            "The time limit of group 'slow' is 1.5s, from "
+            "@pytest.mark.isolated(group='slow', timeout=1.5) on test_x.py::test_quick,"
+            " measured from the start of its subprocess.",
+            "Stack of every thread shortly before the deadline:",
+            '*File "*test_x.py", line 11 in test_stuck',
+            "*- Captured stdout call -*",
+            "about to hang",
+            "group 'slow', in test_x.py::test_stuck: TIMED OUT after 1.5s (group 'slow')",
+            "PASSED test_x.py::test_quick",
+            "PASSED test_x.py::test_not_reached_yet",
+            "FAILED test_x.py::test_stuck - TIMED OUT after 1.5s (group 'slow')",
+        ]
+    )
+    # The duration shown is the real time the test was given.
+    result.stdout.re_match_lines([r"1\.[0-9]+s call +.*::test_stuck"])
+    assert elapsed < 30
+
+
+def test_timeout_from_the_command_line_and_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nisolated_timeout = 100\n")
+    pytester.makepyfile(
+        test_x="""
+        import time
+        import pytest
+
+        @pytest.mark.isolated
+        def test_stuck():
+            time.sleep(60)
+        """
+    )
+    result = pytester.runpytest_subprocess("--isolated-timeout=0.5")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_x.py:3: the test TIMED OUT after 0.5s",
+            "The time limit of group 'test_x.py::test_stuck' is 0.5s, "
+            "from --isolated-timeout=0.5, measured from the start of its subprocess.",
+            "FAILED test_x.py::test_stuck - TIMED OUT after 0.5s",
+        ]
+    )
+
+
+@posix_only
+def test_timeout_kills_grandchildren(pytester: pytest.Pytester) -> None:
+    pidfile = pytester.path / "grandchild.pid"
+    pytester.makepyfile(
+        test_x=f"""
+        import subprocess, sys, time
+        import pytest
+
+        @pytest.mark.isolated(timeout=1)
+        def test_spawns_and_hangs():
+            proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            open({str(pidfile)!r}, "w").write(str(proc.pid))
+            time.sleep(60)
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    pid = int(pidfile.read_text())
+    assert not _alive(pid)
+
+
+@posix_only
+def test_finished_child_leaves_no_grandchild(pytester: pytest.Pytester) -> None:
+    pidfile = pytester.path / "grandchild.pid"
+    pytester.makepyfile(
+        test_x=f"""
+        import subprocess, sys
+        import pytest
+
+        @pytest.mark.isolated
+        def test_spawns_and_returns():
+            proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            open({str(pidfile)!r}, "w").write(str(proc.pid))
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    assert not _alive(int(pidfile.read_text()))
+
+
+@posix_only
+def test_ctrl_c_stops_the_run_and_kills_the_tree(pytester: pytest.Pytester) -> None:
+    ready = pytester.path / "ready"
+    pidfile = pytester.path / "grandchild.pid"
+    pytester.makepyfile(
+        test_x=f"""
+        import subprocess, sys, time
+        import pytest
+
+        @pytest.mark.isolated
+        def test_hangs():
+            proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            open({str(pidfile)!r}, "w").write(str(proc.pid))
+            open({str(ready)!r}, "w").close()
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the isolated test never started"
+            time.sleep(0.05)
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert time.monotonic() - interrupted < 10
+    finally:
+        proc.kill()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED
+    assert "KeyboardInterrupt" in out
+    assert not _alive(int(pidfile.read_text()))
+
+
+def test_flooding_closing_and_lingering_outputs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import os, subprocess, sys
+        import pytest
+
+        @pytest.mark.isolated
+        def test_floods_stdout():
+            chunk = "x" * (1024 * 1024)
+            for _ in range(50):
+                sys.stdout.write(chunk)
+            sys.stdout.write("\\nthe end of the flood\\n")
+            assert False
+
+        @pytest.mark.isolated
+        def test_closes_stdout():
+            sys.stdout.flush()
+            os.close(1)
+
+        @pytest.mark.isolated
+        def test_grandchild_holds_the_outputs():
+            subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(60)"],
+                stdout=sys.stdout, stderr=sys.stderr,
+            )
+
+        def test_last():
+            pass
+        """
+    )
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*earlier bytes not shown*", "the end of the flood", "PASSED *::test_last"]
+    )
+    assert time.monotonic() - started < 60
+
+
+def _alive(pid: int) -> bool:
+    """Whether *pid* still runs (a zombie does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        return stat.read_text().split(") ")[-1][0] != "Z"
+    return True
