@@ -392,7 +392,7 @@ def test_timeout_fails_the_running_test_with_the_stack(
         import time
         import pytest
 
-        pytestmark = pytest.mark.isolated(group="slow", timeout=1.5)
+        pytestmark = pytest.mark.isolated(group="slow", timeout=4)
 
         def test_quick():
             pass
@@ -411,22 +411,30 @@ def test_timeout_fails_the_running_test_with_the_stack(
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_x.py:8: the test TIMED OUT after 1.5s (group 'slow')",
-            "The time limit of group 'slow' is 1.5s, from "
-            "@pytest.mark.isolated(group='slow', timeout=1.5) on test_x.py::test_quick,"
+            "*test_x.py:8: the test TIMED OUT after 4s (group 'slow')",
+            "The time limit of group 'slow' is 4s, from "
+            "@pytest.mark.isolated(group='slow', timeout=4) on test_x.py::test_quick,"
             " measured from the start of its subprocess.",
             "Stack of every thread shortly before the deadline:",
             '*File "*test_x.py", line 11 in test_stuck',
             "*- Captured stdout call -*",
             "about to hang",
-            "group 'slow', in test_x.py::test_stuck: TIMED OUT after 1.5s (group 'slow')",
+            "group 'slow', in test_x.py::test_stuck: TIMED OUT after 4s (group 'slow')",
             "PASSED test_x.py::test_quick",
             "PASSED test_x.py::test_not_reached_yet",
-            "FAILED test_x.py::test_stuck - TIMED OUT after 1.5s (group 'slow')",
+            "FAILED test_x.py::test_stuck - TIMED OUT after 4s (group 'slow')",
         ]
     )
-    # The duration shown is the real time the test was given.
-    result.stdout.re_match_lines([r"1\.[0-9]+s call +.*::test_stuck"])
+    # The duration shown is the real time the test ran until it was killed:
+    # the group's limit less what the subprocess took to start and run
+    # test_quick.
+    durations = [
+        float(line.split("s call")[0])
+        for line in result.stdout.lines
+        if line.endswith("call     test_x.py::test_stuck")
+    ]
+    assert len(durations) == 1
+    assert 0.5 < durations[0] <= 4.1
     assert elapsed < 30
 
 
@@ -442,14 +450,14 @@ def test_timeout_from_the_command_line_and_ini(pytester: pytest.Pytester) -> Non
             time.sleep(60)
         """
     )
-    result = pytester.runpytest_subprocess("--isolated-timeout=0.5")
+    result = pytester.runpytest_subprocess("--isolated-timeout=3")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_x.py:3: the test TIMED OUT after 0.5s",
-            "The time limit of group 'test_x.py::test_stuck' is 0.5s, "
-            "from --isolated-timeout=0.5, measured from the start of its subprocess.",
-            "FAILED test_x.py::test_stuck - TIMED OUT after 0.5s",
+            "*test_x.py:3: the test TIMED OUT after 3s",
+            "The time limit of group 'test_x.py::test_stuck' is 3s, "
+            "from --isolated-timeout=3, measured from the start of its subprocess.",
+            "FAILED test_x.py::test_stuck - TIMED OUT after 3s",
         ]
     )
 
@@ -462,7 +470,7 @@ def test_timeout_kills_grandchildren(pytester: pytest.Pytester) -> None:
         import subprocess, sys, time
         import pytest
 
-        @pytest.mark.isolated(timeout=1)
+        @pytest.mark.isolated(timeout=4)
         def test_spawns_and_hangs():
             proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
             open({str(pidfile)!r}, "w").write(str(proc.pid))

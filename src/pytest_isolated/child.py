@@ -152,22 +152,41 @@ class ChildPlugin:
         running the parent's list of node ids, looked up among all collected
         items.  ``-x`` is the parent's business, so ``shouldfail`` is ignored.
         """
+        for nodeid in self.spec.nodeids:
+            self._adopt_xdist_group_id(nodeid)
         items = [self.collected[n] for n in self.spec.nodeids if n in self.collected]
         missing = [n for n in self.spec.nodeids if n not in self.collected]
         self.channel.send(EV_COLLECTED, missing=missing)
         for index, item in enumerate(items):
             nextitem = items[index + 1] if index + 1 < len(items) else None
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            # Sent only now: pytest's warnings plugin records a test's warnings
+            # after its logfinish, when the whole protocol ends, and the parent
+            # takes a test's events up to its logfinish only.
+            self.channel.send(EV_LOGFINISH, nodeid=item.nodeid)
         return True
+
+    def _adopt_xdist_group_id(self, nodeid: str) -> None:
+        """Give an item the id an xdist worker gave it under ``--dist loadgroup``.
+
+        There the worker appends ``@<xdist_group>`` to the ids of marked tests
+        (on pytest < 9.2, by setting ``item._nodeid``); the child, which is no
+        worker, does not.  The same private attribute makes the reports match.
+        """
+        at = nodeid.rfind("@")
+        if nodeid in self.collected or at <= nodeid.rfind("]"):
+            return
+        item = self.collected.get(nodeid[:at])
+        if item is not None:
+            item._nodeid = nodeid  # type: ignore[attr-defined]
+            if item.nodeid == nodeid:
+                self.collected[nodeid] = item
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.channel.send(EV_LOGSTART, nodeid=nodeid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._send_report(EV_REPORT, report)
-
-    def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        self.channel.send(EV_LOGFINISH, nodeid=nodeid)
 
     def pytest_warning_recorded(
         self, warning_message: warnings.WarningMessage, when: str, nodeid: str
@@ -262,6 +281,10 @@ def main() -> int:
     os.dup2(devnull, 0)
     os.close(devnull)
     sys.path[:] = spec.sys_path
+    # The interpreter may have been started before the group: take the
+    # environment as it is now, as a freshly started one would have.
+    os.environ.clear()
+    os.environ.update(spec.env)
     os.chdir(spec.invocation_dir)
     crash_file = open(Path(spec.workdir) / CRASH_FILE, "w")  # noqa: SIM115
     faulthandler.enable(file=crash_file, all_threads=True)

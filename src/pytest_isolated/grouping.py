@@ -1,5 +1,7 @@
 """Pure planning: selected tests in run order -> the groups that run them.
 
+The groups are numbered in the order of their first test.
+
 A group is one subprocess.  Its tests run in the session's run order even when
 they are not adjacent (a named group may span modules).  A group's time limit
 is the largest ``timeout=`` any of its tests' markers gives, else the session's.
@@ -24,6 +26,8 @@ class Group(Generic[T]):
     name: str
     items: list[T]
     timeout: Timeout
+    #: Must not run beside other groups (any of its tests' markers said so).
+    exclusive: bool = False
 
 
 def plan_groups(
@@ -40,6 +44,7 @@ def plan_groups(
             group = Group(len(groups), request.name, [], default)
             groups[request.key] = group
         group.items.append(item)
+        group.exclusive = group.exclusive or request.exclusive
         group.timeout = _combine(group.timeout, request.timeout, default)
         by_item[item] = group
     return by_item

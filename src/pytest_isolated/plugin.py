@@ -37,7 +37,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help=settings.HELP_TIMEOUT,
     )
+    group.addoption(
+        "--isolated-start",
+        dest="isolated_start",
+        choices=settings.START_METHODS,
+        default=None,
+        help=settings.HELP_START,
+    )
+    group.addoption(
+        "--isolated-parallel",
+        dest="isolated_parallel",
+        type=settings.parallel_option,
+        default=None,
+        metavar="N",
+        help=settings.HELP_PARALLEL,
+    )
     parser.addini("isolated_timeout", settings.HELP_TIMEOUT, default=None)
+    parser.addini("isolated_start", settings.HELP_START, default=None)
+    parser.addini("isolated_parallel", settings.HELP_PARALLEL, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -68,16 +68,30 @@ Message = Event | Exited | Garbled
 
 
 class Child:
-    """One child interpreter running one group (or the rest of one)."""
+    """One child interpreter: started at once, given its group later.
+
+    The interpreter starts and imports pytest as soon as the object is made;
+    it then waits for its :class:`ChildSpec` on stdin (:meth:`start`), so it can
+    be started ahead of time.  Everything it reports is put on *inbox*, shared
+    by all children, as ``(child, message)``.
+    """
 
     def __init__(
-        self, workdir: Path, capture: bool, env: dict[str, str], path0: str
+        self,
+        inbox: queue.Queue[tuple[Child, Message]],
+        capture: bool,
+        env: dict[str, str],
+        path0: str,
     ) -> None:
-        self.workdir = workdir
+        self.workdir = workdir = make_workdir()
         self.capture = capture
-        self.queue: queue.Queue[Message] = queue.Queue()
-        self.started_at = time.time()
+        self.inbox = inbox
+        self.env = env
+        self.spawned_at = time.time()
+        self.started_at: float | None = None
         self.returncode: int | None = None
+        self.timed_out = False
+        self._timer: threading.Timer | None = None
         self._reader_done = threading.Event()
         outputs: list[IO[bytes]] = []
         if capture:
@@ -137,20 +151,27 @@ class Child:
     def pid(self) -> int:
         return self.proc.pid
 
-    def send_spec(self, spec: ChildSpec) -> None:
-        """Give the child its work; it reads its stdin to the end."""
+    def start(self, spec: ChildSpec) -> None:
+        """Give the child its work (it reads stdin to the end); arm the deadline."""
+        self.started_at = time.time()
         assert self.proc.stdin is not None
         with contextlib.suppress(OSError):  # a child that died at start-up
             self.proc.stdin.write(spec.to_json())
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
+        if spec.deadline is not None:
+            delay = max(0.0, spec.deadline - time.time())
+            self._timer = threading.Timer(delay, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
 
-    def next(self, timeout: float | None) -> Message | None:
-        """The next message, or None if none came within *timeout* seconds."""
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+    def _expire(self) -> None:
+        if self.returncode is None:
+            self.timed_out = True
+            self.kill()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def _read(self, fd: int) -> None:
         buffer = bytearray()
@@ -173,7 +194,9 @@ class Child:
                         self._decode(line)
                     buffer = bytearray(chunk[end + 1 :])
                 if len(buffer) > MAX_LINE:
-                    self.queue.put(Garbled(bytes(buffer[:200]), "event line too long"))
+                    self.inbox.put(
+                        (self, Garbled(bytes(buffer[:200]), "line too long"))
+                    )
                     buffer = bytearray()
             if buffer:
                 self._decode(bytes(buffer), torn=True)
@@ -188,9 +211,9 @@ class Child:
             name, fields = decode_event(line)
         except ProtocolError as exc:
             problem = "torn last event" if torn else str(exc)
-            self.queue.put(Garbled(line[:200], problem))
+            self.inbox.put((self, Garbled(line[:200], problem)))
         else:
-            self.queue.put(Event(name, fields, time.time()))
+            self.inbox.put((self, Event(name, fields, time.time())))
 
     def _wait(self) -> None:
         returncode = self.proc.wait()
@@ -199,7 +222,9 @@ class Child:
         # forever: the reader keeps up with the pipe, a short grace suffices.
         self._reader_done.wait(timeout=2.0)
         self.returncode = returncode
-        self.queue.put(Exited(returncode))
+        if self._timer is not None:
+            self._timer.cancel()
+        self.inbox.put((self, Exited(returncode)))
 
     def kill(self) -> None:
         """Kill the child and everything it started."""
@@ -235,6 +260,8 @@ class Child:
 
     def close(self) -> None:
         """After the exit: end what the child left running, remove its files."""
+        if self._timer is not None:
+            self._timer.cancel()
         self._waiter.join(timeout=5.0)
         self.reap_group()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -117,6 +117,8 @@ class ChildSpec:
     invocation_dir: str
     #: The working directory when the group starts.
     cwd: str
+    #: The environment when the group starts (the interpreter may be older).
+    env: dict[str, str]
     #: ``--basetemp`` for the child, inside the parent's base temp directory.
     basetemp: str
     #: Private directory of this child (cache, crash and timeout dumps).

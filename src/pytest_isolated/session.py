@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import queue
+import subprocess
 import sys
 import time
 
@@ -28,7 +30,7 @@ from pytest_isolated.crash import (
     trim_stack_dump,
 )
 from pytest_isolated.grouping import Group, plan_groups
-from pytest_isolated.process import Child, Event, Exited, Garbled, make_workdir
+from pytest_isolated.process import Child, Event, Exited, Garbled, Message
 from pytest_isolated.protocol import (
     CACHE_DIR,
     CRASH_FILE,
@@ -92,33 +94,23 @@ class GroupRun:
         self.child: Child | None = None
         self.attempt = 0
 
-    # -- the parent asks for one test's outcome --------------------------------
-
-    def outcome(self, item: pytest.Item) -> Outcome:
-        """Block until *item*'s outcome is known (reported, crashed, timed out)."""
-        while item.nodeid not in self.done:
-            if self.child is None:
-                self._start()
-            self._step()
-        if not self.pending:
-            # Every result is in; the child's exit need not be waited for.
-            self._retire()
-        return self.done.pop(item.nodeid)
+    @property
+    def needs_child(self) -> bool:
+        """Tests are left and no subprocess runs them (not started, or crashed)."""
+        return self.child is None and bool(self.pending)
 
     # -- the child's life ------------------------------------------------------
 
-    def _start(self) -> None:
+    def attach(self, child: Child) -> None:
+        """Give *child* the group's remaining tests."""
         config = self.config
         self.attempt += 1
-        workdir = make_workdir()
-        capture = config.getoption("capture") != "no"
         timeout = self.group.timeout.seconds
-        start = time.time()
         suffix = "" if self.attempt == 1 else f"-{self.attempt}"
         basetemp = _compat.base_temp(config) / f"isolated-{self.group.index}{suffix}"
         extra = ["--capture=no", f"--basetemp={basetemp}"]
         if config.pluginmanager.has_plugin("cacheprovider"):
-            extra += ["-o", f"cache_dir={workdir / CACHE_DIR}"]
+            extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
         spec = ChildSpec(
             args=[*config.invocation_params.args, *extra],
             files=list(dict.fromkeys(str(item.path) for item in self.pending)),
@@ -126,38 +118,24 @@ class GroupRun:
             sys_path=STARTUP_SYS_PATH,
             invocation_dir=str(config.invocation_params.dir),
             cwd=os.getcwd(),
+            env=child_environment(),
             basetemp=str(basetemp),
-            workdir=str(workdir),
-            deadline=None if timeout is None else start + timeout,
+            workdir=str(child.workdir),
+            deadline=None if timeout is None else time.time() + timeout,
             dump_margin=0.0 if timeout is None else min(1.0, max(0.05, timeout / 10)),
-            capture=capture,
+            capture=child.capture,
         )
-        env = dict(os.environ, PYTEST_RUNNING_IN_SUBPROCESS="1")
-        self.child = Child(
-            workdir, capture, env, STARTUP_SYS_PATH[0] if STARTUP_SYS_PATH else ""
-        )
-        self.child.send_spec(spec)
-        self.deadline = spec.deadline
+        self.child = child
         self.collected = False
-        self.finished = False
         self.running: Outcome | None = None
         self.running_id: str | None = None
         self.collect_errors: list[pytest.CollectReport] = []
         self.problems: list[str] = []
-        self.timed_out = False
-        self.scheduler.children_started += 1
+        child.start(spec)
 
-    def _step(self) -> None:
-        child = self.child
-        assert child is not None
-        wait = None
-        if self.deadline is not None and not self.timed_out:
-            wait = max(0.0, self.deadline - time.time())
-        message = child.next(wait)
-        if message is None:  # the deadline passed
-            self.timed_out = True
-            child.kill()
-        elif isinstance(message, Event):
+    def handle(self, message: Message) -> None:
+        """Take one message from the group's current child."""
+        if isinstance(message, Event):
             self._on_event(message)
         elif isinstance(message, Garbled):
             self.problems.append(f"{message.problem}: {message.line!r}")
@@ -189,7 +167,6 @@ class GroupRun:
         elif name == EV_INTERNAL_ERROR:
             self.problems.append(fields["text"])
         elif name == EV_FINISHED:
-            self.finished = True
             self._child_done(fields["exitstatus"])
 
     def _report(self, data: dict[str, object]) -> pytest.TestReport:
@@ -233,7 +210,7 @@ class GroupRun:
             )
             for item in list(self.pending):
                 self._give_up(item.nodeid, cause, "was not reported by its subprocess")
-        self._retire()
+        self.release()
 
     def _startup_cause(self, cause: Cause) -> Cause:
         """*cause*, for a child that ended before it collected the group: the
@@ -273,7 +250,7 @@ class GroupRun:
             outcome.actions.extend(reports)
             self._finish(item.nodeid, outcome)
             self.scheduler.incidents.append((self.group.name, item.nodeid, cause))
-        self._retire()
+        self.release()
 
     def _running_item(self) -> pytest.Item:
         if self.running_id is not None:
@@ -284,7 +261,7 @@ class GroupRun:
 
     def _exit_cause(self, returncode: int) -> Cause:
         assert self.child is not None
-        if self.timed_out:
+        if self.child.timed_out:
             return self._timeout_cause()
         kind, summary = describe_exit(returncode)
         return Cause(kind, summary, self._diagnosis())
@@ -328,7 +305,7 @@ class GroupRun:
         error = _error_line(text)
         return Cause("protocol", f"{summary}: {error}" if error else summary, text)
 
-    def _retire(self) -> None:
+    def release(self) -> None:
         if self.child is not None:
             self.scheduler.retire(self.child)
             self.child = None
@@ -337,20 +314,37 @@ class GroupRun:
         """Kill the subprocess (the session is ending early)."""
         if self.child is not None:
             self.child.kill()
-            self._retire()
+            self.release()
 
 
 class IsolationScheduler:
-    """The parent-side plugin object, registered when isolation is on."""
+    """The parent-side plugin object, registered when isolation is on.
+
+    All children report to one inbox.  While the main thread waits for one
+    test's outcome it handles every child's messages, so that under
+    ``--isolated-parallel`` finished groups free their slot at once.
+    """
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
+        self.capture = config.getoption("capture") != "no"
+        self.path0 = STARTUP_SYS_PATH[0] if STARTUP_SYS_PATH else ""
+        self.inbox: queue.Queue[tuple[Child, Message]] = queue.Queue()
         self.groups: dict[pytest.Item, Group[pytest.Item]] = {}
+        self.order: list[Group[pytest.Item]] = []
         self.runs: dict[int, GroupRun] = {}
+        self.owner: dict[Child, GroupRun] = {}
+        self.spare: Child | None = None
         self.retired: list[Child] = []
+        # Look ahead only when groups may run beside each other: with one at a
+        # time, a group must not start before the tests that precede it ran.
+        # Under pytest-xdist the worker's run order is not its collection order.
+        self.lookahead = settings.parallel > 1 and not os.environ.get(
+            "PYTEST_XDIST_WORKER"
+        )
+        self._started: set[int] = set()  # indexes of the groups ever started
         self.children_started = 0
-        self.groups_run = 0
         self.child_seconds = 0.0
         #: (group name, nodeid, cause) of each crash or timeout, in order.
         self.incidents: list[tuple[str, str, Cause]] = []
@@ -362,6 +356,8 @@ class IsolationScheduler:
             for item in session.items
         ]
         self.groups = plan_groups(requests, self.settings.timeout)
+        unique = {group.index: group for group in self.groups.values()}
+        self.order = [unique[index] for index in sorted(unique)]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(
@@ -370,15 +366,107 @@ class IsolationScheduler:
         group = self.groups.get(item)
         if group is None:
             return None
+        outcome = self._outcome(item, group)
+        self._emit(item, nextitem, outcome)
+        return True
+
+    # -- running groups --------------------------------------------------------
+
+    def _outcome(self, item: pytest.Item, group: Group[pytest.Item]) -> Outcome:
+        """Block until *item*'s outcome is known (reported, crashed, timed out)."""
+        run = self._run(group)
+        while item.nodeid not in run.done:
+            if run.needs_child:
+                self._launch(run)
+            self._fill()
+            child, message = self._next_message()
+            owner = self.owner.get(child)
+            if owner is not None:
+                owner.handle(message)
+            elif isinstance(message, Exited):  # a retired child is gone
+                self._close(child)
+        if not run.pending:
+            run.release()  # every result is in: no need to wait for the exit
+            del self.runs[group.index]
+        return run.done.pop(item.nodeid)
+
+    def _run(self, group: Group[pytest.Item]) -> GroupRun:
         run = self.runs.get(group.index)
         if run is None:
             run = self.runs[group.index] = GroupRun(self, group)
-            self.groups_run += 1
-        outcome = run.outcome(item)
-        self._emit(item, nextitem, outcome)
-        if not run.pending:
-            del self.runs[group.index]
-        return True
+        return run
+
+    def _fill(self) -> None:
+        """Under --isolated-parallel: start later groups, in run order, while
+        slots are free; an exclusive group starts alone and runs alone."""
+        if not self.lookahead:
+            return
+        for group in self.order:
+            active = [r for r in self.runs.values() if r.child is not None]
+            if len(active) >= self.settings.parallel or any(
+                r.group.exclusive for r in active
+            ):
+                return
+            run = self.runs.get(group.index)
+            if run is None and group.index not in self._started:
+                if group.exclusive and active:
+                    return  # it waits for those; the groups after it wait for it
+                self._launch(self._run(group))
+            elif run is not None and run.needs_child:
+                self._launch(run)  # the rest of a crashed group
+
+    def _launch(self, run: GroupRun) -> None:
+        self._started.add(run.group.index)
+        child = self._take_spare() or self._spawn()
+        self.owner[child] = run
+        run.attach(child)
+        more_to_come = len(self._started) < len(self.order)
+        if self.settings.start == "prestart" and more_to_come and self.spare is None:
+            self.spare = self._spawn()
+
+    def _spawn(self) -> Child:
+        self.children_started += 1
+        env = dict(os.environ, PYTEST_RUNNING_IN_SUBPROCESS="1")
+        return Child(self.inbox, self.capture, env, self.path0)
+
+    def _take_spare(self) -> Child | None:
+        """The pre-started interpreter, if it can pass for a fresh one."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        if spare.alive() and _startup_environment(spare.env) == _startup_environment(
+            child_environment()
+        ):
+            return spare
+        spare.kill()
+        self.retired.append(spare)
+        return None
+
+    def _next_message(self) -> tuple[Child, Message]:
+        # A bounded wait, so that Ctrl-C is seen on every platform; a message
+        # is handled as soon as it arrives.
+        while True:
+            try:
+                return self.inbox.get(timeout=1.0)
+            except queue.Empty:
+                continue
+
+    def retire(self, child: Child) -> None:
+        """A child whose results are all in; reaped when it exits, off the
+        critical path."""
+        self.owner.pop(child, None)
+        self.child_seconds += time.time() - (child.started_at or child.spawned_at)
+        if child.returncode is not None:
+            self._close(child)
+        else:
+            self.retired.append(child)
+
+    def _close(self, child: Child) -> None:
+        if child in self.retired:
+            self.retired.remove(child)
+        child.close()
+
+    # -- reporting -------------------------------------------------------------
 
     def _emit(
         self, item: pytest.Item, nextitem: pytest.Item | None, outcome: Outcome
@@ -406,18 +494,6 @@ class IsolationScheduler:
             _compat.teardown_parent_stack(item, nextitem)
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 
-    def retire(self, child: Child) -> None:
-        """A child whose results are all in; reaped later, off the critical path."""
-        self.child_seconds += time.time() - child.started_at
-        self.retired.append(child)
-        still = []
-        for old in self.retired:
-            if old.returncode is not None or old.proc.poll() is not None:
-                old.close()
-            else:
-                still.append(old)
-        self.retired = still
-
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter
     ) -> None:
@@ -429,24 +505,39 @@ class IsolationScheduler:
             for group, nodeid, cause in self.incidents:
                 where = nodeid if group == nodeid else f"group {group!r}, in {nodeid}"
                 tr.line(f"{where}: {cause.summary}", red=True)
-        if self.children_started and tr.config.get_verbosity() > 0:
+        if self._started and tr.config.get_verbosity() > 0:
             tr.write_line(
                 f"pytest-isolated: {self.children_started} subprocess(es) for "
-                f"{self.groups_run} group(s), {self.child_seconds:.2f}s in total"
+                f"{len(self._started)} group(s), {self.child_seconds:.2f}s in total"
             )
 
     def pytest_sessionfinish(self) -> None:
+        """Stop what still runs (-x, Ctrl-C) and reap every child."""
         for run in list(self.runs.values()):
             run.stop()
         self.runs.clear()
+        if self.spare is not None:
+            self.spare.kill()
+            self.retired.append(self.spare)
+            self.spare = None
         deadline = time.time() + 10.0
-        for child in self.retired:
+        for child in list(self.retired):
             try:
                 child.proc.wait(timeout=max(0.0, deadline - time.time()))
-            except Exception:  # noqa: BLE001 - stuck at exit: kill it
+            except subprocess.TimeoutExpired:  # stuck at exit: kill it
                 child.kill()
-            child.close()
-        self.retired = []
+            self._close(child)
+
+
+def child_environment() -> dict[str, str]:
+    """The environment a child runs its tests with: the parent's, now."""
+    return dict(os.environ, PYTEST_RUNNING_IN_SUBPROCESS="1")
+
+
+def _startup_environment(env: dict[str, str]) -> dict[str, str]:
+    """The variables the interpreter reads when it starts (PYTHONPATH, ...):
+    a pre-started interpreter can stand in only if they are unchanged."""
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
 
 
 def _error_line(text: str) -> str | None:

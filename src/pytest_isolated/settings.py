@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ DEFAULT_TIMEOUT = 300.0
 
 MARKER = "isolated"
 FORKED_MARKER = "forked"
+FORKED_PLUGIN = "pytest_forked"  # pytest_isolated.forked, registered by that name
 
 HELP_ISOLATED = (
     "run every test in a subprocess (each in its own, unless a marker groups it)"
@@ -34,10 +36,20 @@ HELP_TIMEOUT = (
     "time limit in seconds for each isolated group, measured from the start of its "
     f"subprocess; 0 means none (default: {DEFAULT_TIMEOUT:g})"
 )
+HELP_START = (
+    "how subprocesses start: 'prestart' (default: the next interpreter is started "
+    "while a group runs), 'spawn' (each when its group starts), or 'fork' (POSIX: "
+    "forked from a template process that has collected the tests)"
+)
+HELP_PARALLEL = (
+    "run up to N isolated groups at once ('auto': the usable cores; default 1)"
+)
+START_METHODS = ("prestart", "spawn", "fork")
 MARKER_DOC = (
-    "isolated(group=None, timeout=None): run the test in a fresh Python subprocess. "
-    "Tests with the same group name share one subprocess; timeout is the group's "
-    "time limit in seconds."
+    "isolated(group=None, timeout=None, exclusive=False): run the test in a fresh "
+    "Python subprocess. Tests with the same group name share one subprocess; "
+    "timeout is the group's time limit in seconds; exclusive keeps the group from "
+    "running beside other groups under --isolated-parallel."
 )
 
 
@@ -60,6 +72,10 @@ class Settings:
     isolate_all: bool
     disabled: bool
     timeout: Timeout
+    #: How interpreters start: "spawn", "prestart" or "fork" (see START_METHODS).
+    start: str = "prestart"
+    #: How many groups may run at once.
+    parallel: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +88,8 @@ class Request:
     key: tuple[str, str]
     name: str
     timeout: Timeout | None
+    #: The group must not run beside other groups (``exclusive=True``).
+    exclusive: bool = False
 
 
 def parse_seconds(value: object) -> float | None:
@@ -103,12 +121,69 @@ def timeout_option(value: str) -> float | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def parse_parallel(value: object) -> int:
+    """Parse a number of parallel groups: a whole number >= 1, or 'auto'."""
+    problem = f"expected a whole number >= 1 or 'auto', got {value!r}"
+    text = value.strip() if isinstance(value, str) else value
+    if text == "auto":
+        return usable_cores()
+    if isinstance(text, int) and not isinstance(text, bool):
+        number = text
+    elif isinstance(text, str) and text.isdigit():
+        number = int(text)
+    else:
+        raise ValueError(problem)
+    if number < 1:
+        raise ValueError(problem)
+    return number
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parallel_option(value: str) -> int:
+    """argparse ``type=`` for ``--isolated-parallel``."""
+    try:
+        return parse_parallel(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _from_ini(config: pytest.Config, name: str, parse: Any) -> Any:
+    """Parse ini key *name* (None if unset); errors name the key and the file."""
+    raw = config.getini(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        where = f"{name} = {raw!r} in {config.inipath or 'the ini file'}"
+        raise pytest.UsageError(f"{where}: {exc}") from None
+
+
+def _parse_start(value: object) -> str:
+    text = str(value).strip()
+    if text not in START_METHODS:
+        choices = ", ".join(START_METHODS)
+        raise ValueError(f"expected one of {choices}, got {value!r}")
+    return text
+
+
 def resolve_settings(config: pytest.Config) -> Settings:
     """Resolve the session settings from the command line and the ini file."""
     isolate_all = bool(config.getoption("isolated"))
     disabled = bool(config.getoption("no_isolation"))
     if isolate_all and disabled:
         raise pytest.UsageError("--isolated and --no-isolation cannot be used together")
+    # --forked (pytest-forked's spelling, absent under -p no:forked) is
+    # --isolated, except that --no-isolation beats it: pytest-forked users keep
+    # --forked in addopts, and --no-isolation is how one runs a debugger.
+    isolate_all = isolate_all or bool(config.getoption("forked", default=False))
 
     option = config.getoption("isolated_timeout")
     ini = config.getini("isolated_timeout")
@@ -122,7 +197,19 @@ def resolve_settings(config: pytest.Config) -> Settings:
             raise pytest.UsageError(f"{where}: {exc}") from None
     else:
         timeout = Timeout(DEFAULT_TIMEOUT, f"the default of {DEFAULT_TIMEOUT:g}s")
-    return Settings(isolate_all=isolate_all, disabled=disabled, timeout=timeout)
+    start = config.getoption("isolated_start") or _from_ini(
+        config, "isolated_start", _parse_start
+    )
+    parallel = config.getoption("isolated_parallel") or _from_ini(
+        config, "isolated_parallel", parse_parallel
+    )
+    return Settings(
+        isolate_all=isolate_all,
+        disabled=disabled,
+        timeout=timeout,
+        start=start or "prestart",
+        parallel=parallel or 1,
+    )
 
 
 class _Unset:
@@ -138,8 +225,17 @@ def _fmt(seconds: float | None) -> str:
     return "0" if seconds is None else f"{seconds:g}"
 
 
-def parse_marker(mark: pytest.Mark, nodeid: str) -> tuple[str | None, Timeout | None]:
-    """Validate one ``isolated`` marker: return its (group, timeout).
+@dataclasses.dataclass(frozen=True)
+class MarkerArgs:
+    """The validated arguments of one ``isolated`` marker."""
+
+    group: str | None
+    timeout: Timeout | None
+    exclusive: bool
+
+
+def parse_marker(mark: pytest.Mark, nodeid: str) -> MarkerArgs:
+    """Validate one ``isolated`` marker.
 
     Raises :class:`pytest.UsageError` naming the test, the argument and the value.
     """
@@ -148,11 +244,12 @@ def parse_marker(mark: pytest.Mark, nodeid: str) -> tuple[str | None, Timeout | 
     def fail(problem: str) -> pytest.UsageError:
         return pytest.UsageError(f"{nodeid}: invalid {shown}: {problem}")
 
-    unknown = sorted(set(mark.kwargs) - {"group", "timeout"})
+    unknown = sorted(set(mark.kwargs) - {"group", "timeout", "exclusive"})
     if unknown:
-        return_kw = ", ".join(unknown)
+        names = ", ".join(unknown)
         raise fail(
-            f"unknown keyword argument {return_kw} (expected group= and timeout=)"
+            f"unknown keyword argument {names} "
+            "(expected group=, timeout= and exclusive=)"
         )
     if len(mark.args) > 1:
         count = len(mark.args)
@@ -170,7 +267,10 @@ def parse_marker(mark: pytest.Mark, nodeid: str) -> tuple[str | None, Timeout | 
         except ValueError as exc:
             raise fail(f"timeout: {exc}") from None
         timeout = Timeout(seconds, f"{shown} on {nodeid}")
-    return group, timeout
+    exclusive = mark.kwargs.get("exclusive", False)
+    if not isinstance(exclusive, bool):
+        raise fail(f"exclusive must be True or False, got {exclusive!r}")
+    return MarkerArgs(group, timeout, exclusive)
 
 
 def _show_mark(mark: pytest.Mark) -> str:
@@ -185,9 +285,11 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
     A marker with a group name joins that named group.  Without a name, the
     marker's level decides: on the function, a subprocess of its own; on a class
     or module, one subprocess for that class's or module's tests.  ``forked``
-    (pytest-forked's marker) always means a subprocess of the test's own.
+    (pytest-forked's marker) always means a subprocess of the test's own, and
+    means nothing when the alias is disabled (``-p no:forked``).
     """
-    closest = _closest(item, (MARKER, FORKED_MARKER))
+    forked = item.config.pluginmanager.has_plugin(FORKED_PLUGIN)
+    closest = _closest(item, (MARKER, FORKED_MARKER) if forked else (MARKER,))
     if closest is None:
         if isolate_all:
             return Request(("node", item.nodeid), item.nodeid, None)
@@ -195,10 +297,12 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
     node, mark = closest
     if mark.name == FORKED_MARKER:
         return Request(("node", item.nodeid), item.nodeid, None)
-    group, timeout = parse_marker(mark, item.nodeid)
-    if group is not None:
-        return Request(("group", group), group, timeout)
-    return Request(("node", node.nodeid), node.nodeid, timeout)
+    args = parse_marker(mark, item.nodeid)
+    if args.group is not None:
+        key, name = ("group", args.group), args.group
+    else:
+        key, name = ("node", node.nodeid), node.nodeid
+    return Request(key, name, args.timeout, args.exclusive)
 
 
 def _closest(
