@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_isolated import settings
+from pytest_isolated import forked, settings
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
 from pytest_isolated.session import IsolationScheduler
 
@@ -18,7 +18,10 @@ SCHEDULER_NAME = "pytest-isolated"
 settings_key = pytest.StashKey[settings.Settings]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(
+    parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
+) -> None:
+    forked.install(pluginmanager)  # the pytest-forked alias, unless -p no:forked
     group = parser.getgroup("isolated", "run tests in fresh subprocesses")
     group.addoption(
         "--isolated", action="store_true", dest="isolated", help=settings.HELP_ISOLATED
