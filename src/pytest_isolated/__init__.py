@@ -1,4 +1,9 @@
-"""Run pytest tests in fresh Python subprocesses."""
+"""Run pytest tests in fresh Python subprocesses.
+
+PYTEST_DONT_REWRITE: a subprocess imports this package before pytest starts;
+assertion rewriting would then warn that it cannot rewrite it (an error under
+``-W error``), and the package has no assertions worth rewriting.
+"""
 
 from __future__ import annotations
 

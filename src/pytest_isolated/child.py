@@ -1,7 +1,8 @@
 """Child side: run exactly one group's tests and stream events to the parent.
 
-Started as ``python -m pytest_isolated.child CHANNEL`` by the parent.  It reads
-a :class:`~pytest_isolated.protocol.ChildSpec` from stdin, restores the
+Started by the parent as ``python -c <bootstrap> CHANNEL WORKDIR`` (see
+``process._bootstrap``).  It reads a :class:`~pytest_isolated.protocol.ChildSpec`
+from stdin, restores the
 parent's import environment, and runs pytest's normal protocol with the
 parent's own command line, so every plugin and conftest hook behaves as in the
 parent.  What the child must not do, it is stopped from doing here: it
@@ -19,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
+import shutil
+import signal
 import sys
 import threading
 import time
@@ -33,7 +36,10 @@ from pytest_isolated.protocol import (
     CRASH_FILE,
     EV_COLLECT_ERROR,
     EV_COLLECTED,
+    EV_EXIT,
     EV_FINISHED,
+    EV_FORK_EXITED,
+    EV_FORKED,
     EV_INTERNAL_ERROR,
     EV_LOGFINISH,
     EV_LOGSTART,
@@ -96,8 +102,14 @@ class ChildPlugin:
     """Registered in the child's pytest; turns hooks into events."""
 
     def __init__(
-        self, spec: ChildSpec, channel: Channel, stdout: IO[str], crash_file: IO[str]
+        self,
+        spec: ChildSpec,
+        channel: Channel,
+        stdout: IO[str],
+        crash_file: IO[str],
+        commands: int | None = None,
     ) -> None:
+        self.commands = commands
         self.__name__ = CHILD_PLUGIN_NAME  # the name pluggy registers it under
         self.spec = spec
         self.channel = channel
@@ -109,6 +121,20 @@ class ChildPlugin:
         self.config: pytest.Config | None = None
 
     # -- configuration -----------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_load_initial_conftests(
+        self, early_config: pytest.Config
+    ) -> Generator[None]:
+        """Keep pytest-cov out of the child: it would start a second
+        measurement and write, erase and report the parent's data file before
+        pytest_configure could neutralise ``--cov``.  The child is measured by
+        coverage.py's own subprocess support (``[run] patch = subprocess``),
+        whose data the parent's pytest-cov combines."""
+        namespace = early_config.known_args_namespace
+        if getattr(namespace, "cov_source", None):
+            namespace.cov_source = None
+        return (yield)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -154,6 +180,13 @@ class ChildPlugin:
         """
         for nodeid in self.spec.nodeids:
             self._adopt_xdist_group_id(nodeid)
+        if self.commands is not None:
+            self._serve_forks()
+        else:
+            self._run_group()
+        return True
+
+    def _run_group(self) -> None:
         items = [self.collected[n] for n in self.spec.nodeids if n in self.collected]
         missing = [n for n in self.spec.nodeids if n not in self.collected]
         self.channel.send(EV_COLLECTED, missing=missing)
@@ -164,7 +197,73 @@ class ChildPlugin:
             # after its logfinish, when the whole protocol ends, and the parent
             # takes a test's events up to its logfinish only.
             self.channel.send(EV_LOGFINISH, nodeid=item.nodeid)
-        return True
+
+    # -- the fork template ---------------------------------------------------------
+
+    def _serve_forks(self) -> None:
+        """Fork one child per command line on stdin, until stdin closes.
+
+        The template has configured pytest and collected every isolated test,
+        but never runs one: each fork starts from that state, runs its group
+        and exits.  The template reports each fork's pid and exit status.
+        """
+        assert self.commands is not None
+        missing = [n for n in self.spec.nodeids if n not in self.collected]
+        self.channel.send(EV_COLLECTED, missing=missing)
+        forks: set[int] = set()
+        with os.fdopen(self.commands, "rb") as commands:
+            for line in commands:
+                spec = ChildSpec.from_json(line)
+                _flush_std_streams()
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - runs in the fork
+                    try:
+                        self._become_fork(spec)
+                    finally:
+                        os._exit(70)
+                forks.add(pid)
+                self.channel.send(EV_FORKED, workdir=spec.workdir, pid=pid)
+                threading.Thread(
+                    target=self._wait_fork, args=(pid, forks), daemon=True
+                ).start()
+        # The parent is done, or gone: no fork may outlive it.
+        for pid in list(forks):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+
+    def _wait_fork(self, pid: int, forks: set[int]) -> None:
+        _, status = os.waitpid(pid, 0)
+        forks.discard(pid)
+        self.channel.send(
+            EV_FORK_EXITED, pid=pid, returncode=os.waitstatus_to_exitcode(status)
+        )
+
+    def _become_fork(self, spec: ChildSpec) -> None:
+        """In the fork: become a child that runs *spec*'s group, then exit."""
+        os.setsid()  # a session of its own, so that its whole tree can be killed
+        assert spec.events_path is not None
+        self.channel = Channel(os.open(spec.events_path, os.O_WRONLY))
+        self.commands = None
+        workdir = Path(spec.workdir)
+        if spec.capture:
+            for fd, name in ((1, STDOUT_FILE), (2, STDERR_FILE)):
+                target = os.open(workdir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                os.dup2(target, fd)
+                os.close(target)
+        os.environ.clear()
+        os.environ.update(spec.env)
+        os.chdir(spec.cwd)
+        self.spec, self.workdir = spec, workdir
+        self.crash_file = open(workdir / CRASH_FILE, "w")  # noqa: SIM115
+        faulthandler.enable(file=self.crash_file, all_threads=True)
+        self.timeout_file = open(workdir / TIMEOUT_FILE, "w")  # noqa: SIM115
+        self.channel.send(EV_STARTED, pid=os.getpid())
+        self._arm_timeout_dump()
+        self._run_group()
+        faulthandler.cancel_dump_traceback_later()
+        _flush_std_streams()
+        self.channel.send(EV_FINISHED, exitstatus=0)
+        os._exit(0)
 
     def _adopt_xdist_group_id(self, nodeid: str) -> None:
         """Give an item the id an xdist worker gave it under ``--dist loadgroup``.
@@ -197,6 +296,18 @@ class ChildPlugin:
             nodeid=nodeid,
             warning=warning_to_wire(warning_message),
         )
+
+    def pytest_keyboard_interrupt(
+        self, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> None:
+        """A test called pytest.exit() or raised KeyboardInterrupt: the parent's
+        session must end the same way."""
+        exc = excinfo.value
+        if isinstance(exc, pytest.exit.Exception):
+            returncode = exc.returncode if exc.returncode is not None else 2
+            self.channel.send(EV_EXIT, reason=exc.msg, returncode=int(returncode))
+        else:
+            self.channel.send(EV_EXIT, reason=None, returncode=2)
 
     def pytest_internalerror(self, excrepr: object) -> None:
         self.channel.send(EV_INTERNAL_ERROR, text=str(excrepr))
@@ -263,6 +374,31 @@ def _flush_std_streams() -> None:
                 stream.flush()
 
 
+def _own_workdir() -> Path:
+    """The workdir the parent made for this interpreter (named in argv)."""
+    return Path(sys.argv[2]) if len(sys.argv) > 2 else Path(os.devnull)
+
+
+def _watch_parent(fd: int, workdir: Path) -> None:
+    """End this process tree if the parent dies (its end of stdin closes).
+
+    A parent killed with SIGKILL or SIGTERM cannot clean up: without this its
+    children, in sessions of their own, would run on unobserved.
+    """
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(fd, 4096):
+                pass
+        shutil.rmtree(workdir, ignore_errors=True)
+        if sys.platform != "win32":
+            with contextlib.suppress(OSError):
+                os.killpg(0, signal.SIGKILL)  # this child is its group's leader
+        os._exit(1)
+
+    threading.Thread(target=watch, name="pytest-isolated-lifeline", daemon=True).start()
+
+
 def _open_channel(arg: str) -> int:
     kind, _, value = arg.partition(":")
     if kind == "handle" and sys.platform == "win32":  # an inherited pipe handle
@@ -275,8 +411,19 @@ def _open_channel(arg: str) -> int:
 def main() -> int:
     """Entry point: ``sys.argv[1]`` names the event channel."""
     channel = Channel(_open_channel(sys.argv[1]))
-    spec = ChildSpec.from_json(sys.stdin.buffer.read())
-    # Tests read an empty stdin, as under pytest's capture.
+    line = sys.stdin.buffer.readline()
+    if not line:  # a pre-started interpreter that was not needed
+        shutil.rmtree(_own_workdir(), ignore_errors=True)
+        return 0
+    spec = ChildSpec.from_json(line)
+    # The parent keeps stdin open while it lives: a fork template reads its
+    # commands there, other children watch it for the parent's death.  Tests
+    # read an empty stdin, as under pytest's capture.
+    commands: int | None = os.dup(0)
+    if not spec.template:
+        assert commands is not None
+        _watch_parent(commands, Path(spec.workdir))
+        commands = None
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -290,7 +437,7 @@ def main() -> int:
     faulthandler.enable(file=crash_file, all_threads=True)
     channel.send(EV_STARTED, pid=os.getpid())
     stdout = sys.stdout
-    plugin = ChildPlugin(spec, channel, stdout, crash_file)
+    plugin = ChildPlugin(spec, channel, stdout, crash_file, commands)
     plugin._arm_timeout_dump()
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - see ChildPlugin.pytest_configure_late
     try:

@@ -28,6 +28,10 @@ from typing import IO, Any
 
 from pytest_isolated import _compat
 from pytest_isolated.protocol import (
+    EV_COLLECTED,
+    EV_FORK_EXITED,
+    EV_FORKED,
+    EVENTS_FIFO,
     STDERR_FILE,
     STDOUT_FILE,
     ChildSpec,
@@ -124,6 +128,7 @@ class Child:
                     "-c",
                     _bootstrap(path0),
                     channel,
+                    str(workdir),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=outputs[0] if outputs else None,
@@ -152,13 +157,13 @@ class Child:
         return self.proc.pid
 
     def start(self, spec: ChildSpec) -> None:
-        """Give the child its work (it reads stdin to the end); arm the deadline."""
+        """Give the child its work (one line on stdin); arm the deadline."""
         self.started_at = time.time()
         assert self.proc.stdin is not None
+        # stdin stays open: the child takes its end closing for the parent's death.
         with contextlib.suppress(OSError):  # a child that died at start-up
             self.proc.stdin.write(spec.to_json())
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+            self.proc.stdin.flush()
         if spec.deadline is not None:
             delay = max(0.0, spec.deadline - time.time())
             self._timer = threading.Timer(delay, self._expire)
@@ -172,6 +177,14 @@ class Child:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to *timeout* seconds for the exit; whether it happened."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def _read(self, fd: int) -> None:
         buffer = bytearray()
@@ -262,6 +275,9 @@ class Child:
         """After the exit: end what the child left running, remove its files."""
         if self._timer is not None:
             self._timer.cancel()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         self._waiter.join(timeout=5.0)
         self.reap_group()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -284,3 +300,174 @@ def _bootstrap(path0: str) -> str:
 def make_workdir() -> Path:
     """A private directory for one child: dumps, capture files, its cache."""
     return Path(tempfile.mkdtemp(prefix="pytest-isolated-"))
+
+
+class ForkedChild(Child):
+    """A group's child forked from a :class:`ForkTemplate` (POSIX only).
+
+    It reports like a spawned child: events on a FIFO of its own, output in
+    its own capture files.  Its pid and exit status come from the template.
+    """
+
+    def __init__(
+        self,
+        inbox: queue.Queue[tuple[Child, Message]],
+        template: ForkTemplate,
+        env: dict[str, str],
+    ) -> None:
+        self.workdir = make_workdir()
+        self.capture = template.capture
+        self.inbox = inbox
+        self.env = env
+        self.template = template
+        self.spawned_at = time.time()
+        self.started_at: float | None = None
+        self.returncode: int | None = None
+        self.timed_out = False
+        self._timer: threading.Timer | None = None
+        self._reader_done = threading.Event()
+        self._exited = threading.Event()
+        self._kill_requested = False
+        self.fork_pid: int | None = None
+        self.events_path = self.workdir / EVENTS_FIFO
+        os.mkfifo(self.events_path)
+        if self.capture:
+            for name in (STDOUT_FILE, STDERR_FILE):
+                (self.workdir / name).touch()
+        self._reader = threading.Thread(
+            target=self._open_and_read, name="pytest-isolated-reader", daemon=True
+        )
+        self._reader.start()
+        self._waiter = threading.Thread(target=lambda: None, daemon=True)
+
+    @property
+    def pid(self) -> int:
+        return self.fork_pid or 0
+
+    def _open_and_read(self) -> None:
+        # Blocks until the fork opens its end (or close() opens it to give up).
+        self._read(os.open(self.events_path, os.O_RDONLY))
+
+    def start(self, spec: ChildSpec) -> None:
+        """Ask the template to fork; the deadline starts when the fork exists."""
+        self.started_at = time.time()
+        self._deadline = spec.deadline
+        self.template.fork(self, spec)
+
+    def forked(self, pid: int) -> None:
+        """The template reports the fork's pid."""
+        self.fork_pid = pid
+        if self._kill_requested:
+            self.kill()
+        elif self._deadline is not None:
+            self._timer = threading.Timer(
+                max(0.0, self._deadline - time.time()), self._expire
+            )
+            self._timer.daemon = True
+            self._timer.start()
+
+    def exited(self, returncode: int) -> None:
+        """The template reports the fork's exit (from a reader thread)."""
+        self._exited.set()
+        self._unblock_reader()
+        self._reader_done.wait(timeout=2.0)
+        self.returncode = returncode
+        if self._timer is not None:
+            self._timer.cancel()
+        self.inbox.put((self, Exited(returncode)))
+
+    def _unblock_reader(self) -> None:
+        """A fork that died before it opened its FIFO leaves the reader
+        waiting in open(): opening the other end releases it."""
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.events_path, os.O_WRONLY | os.O_NONBLOCK))
+
+    def alive(self) -> bool:
+        return not self._exited.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._exited.wait(timeout)
+
+    def kill(self) -> None:
+        if self.fork_pid is None:
+            self._kill_requested = True
+            return
+        with contextlib.suppress(OSError):
+            os.killpg(self.fork_pid, signal.SIGKILL)
+
+    def reap_group(self) -> None:
+        if self.fork_pid is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.fork_pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.reap_group()
+        self._unblock_reader()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class ForkTemplate:
+    """A spawned child that collected every isolated test and forks on demand.
+
+    Its own events (``collected``, ``forked``, ``fork_exited``) reach the
+    parent through the common inbox like any child's; the scheduler passes
+    them to :meth:`handle`.
+    """
+
+    def __init__(self, child: Child, spec: ChildSpec) -> None:
+        self.child = child
+        self.capture = child.capture
+        self.ready = False
+        self.dead = False
+        self.collected: set[str] = set()
+        self.by_workdir: dict[str, ForkedChild] = {}
+        self.by_pid: dict[int, ForkedChild] = {}
+        self._nodeids = spec.nodeids
+        child.started_at = time.time()
+        assert child.proc.stdin is not None
+        self.stdin = child.proc.stdin
+        self.stdin.write(spec.to_json())
+        self.stdin.flush()
+
+    def fork(self, forked: ForkedChild, spec: ChildSpec) -> None:
+        self.by_workdir[str(forked.workdir)] = forked
+        try:
+            self.stdin.write(spec.to_json())
+            self.stdin.flush()
+        except OSError:  # the template died: the scheduler reports it
+            forked.exited(-1)
+
+    def handle(self, message: Message) -> None:
+        if isinstance(message, Event):
+            fields = message.fields
+            if message.name == EV_COLLECTED:
+                missing = set(fields["missing"])
+                self.collected = {n for n in self._nodeids if n not in missing}
+                self.ready = True
+            elif message.name == EV_FORKED:
+                forked = self.by_workdir.pop(fields["workdir"], None)
+                if forked is not None:
+                    self.by_pid[fields["pid"]] = forked
+                    forked.forked(fields["pid"])
+            elif message.name == EV_FORK_EXITED:
+                forked = self.by_pid.pop(fields["pid"], None)
+                if forked is not None:
+                    threading.Thread(
+                        target=forked.exited, args=(fields["returncode"],), daemon=True
+                    ).start()
+        elif isinstance(message, Exited):
+            self.dead = True
+            for forked in [*self.by_workdir.values(), *self.by_pid.values()]:
+                forked.kill()
+                threading.Thread(target=forked.exited, args=(-9,), daemon=True).start()
+            self.by_workdir.clear()
+            self.by_pid.clear()
+
+    def can_run(self, nodeids: list[str]) -> bool:
+        return not self.dead and all(n in self.collected for n in nodeids)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stdin.close()

@@ -36,7 +36,11 @@ EV_REPORT = "report"  # fields: report (serialised TestReport)
 EV_WARNING = "warning"  # fields: nodeid, when, warning
 EV_LOGFINISH = "logfinish"  # fields: nodeid
 EV_INTERNAL_ERROR = "internal_error"  # fields: text
+EV_EXIT = "exit"  # pytest.exit() or KeyboardInterrupt; fields: reason, returncode
 EV_FINISHED = "finished"  # fields: exitstatus
+# A fork template's own events.
+EV_FORKED = "forked"  # fields: workdir (the group's), pid
+EV_FORK_EXITED = "fork_exited"  # fields: pid, returncode
 
 
 def to_wire(value: Any) -> Any:
@@ -129,9 +133,14 @@ class ChildSpec:
     dump_margin: float
     #: Whether the child's fds 1 and 2 are capture files (else the terminal).
     capture: bool
+    #: A fork template: collect, then fork one child per group on command.
+    template: bool = False
+    #: For a forked child: the FIFO its events go to.
+    events_path: str | None = None
 
     def to_json(self) -> bytes:
-        return json.dumps(dataclasses.asdict(self)).encode()
+        """One line of JSON."""
+        return json.dumps(dataclasses.asdict(self)).encode() + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes) -> ChildSpec:
@@ -144,6 +153,7 @@ STDERR_FILE = "stderr"
 CRASH_FILE = "crash-traceback"
 TIMEOUT_FILE = "timeout-traceback"
 CACHE_DIR = "cache"
+EVENTS_FIFO = "events"
 
 
 def read_tail(path: str | os.PathLike[str], limit: int) -> str:

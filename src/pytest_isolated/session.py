@@ -12,10 +12,10 @@ subprocess: every test gets exactly one real outcome.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
-import subprocess
 import sys
 import time
 
@@ -30,12 +30,21 @@ from pytest_isolated.crash import (
     trim_stack_dump,
 )
 from pytest_isolated.grouping import Group, plan_groups
-from pytest_isolated.process import Child, Event, Exited, Garbled, Message
+from pytest_isolated.process import (
+    Child,
+    Event,
+    Exited,
+    ForkedChild,
+    ForkTemplate,
+    Garbled,
+    Message,
+)
 from pytest_isolated.protocol import (
     CACHE_DIR,
     CRASH_FILE,
     EV_COLLECT_ERROR,
     EV_COLLECTED,
+    EV_EXIT,
     EV_FINISHED,
     EV_INTERNAL_ERROR,
     EV_LOGFINISH,
@@ -93,6 +102,9 @@ class GroupRun:
         self.done: dict[str, Outcome] = {}
         self.child: Child | None = None
         self.attempt = 0
+        #: (reason, returncode) of a pytest.exit() in the child (reason None:
+        #: KeyboardInterrupt): the parent's session ends the same way.
+        self.exit_request: tuple[str | None, int] | None = None
 
     @property
     def needs_child(self) -> bool:
@@ -107,24 +119,15 @@ class GroupRun:
         self.attempt += 1
         timeout = self.group.timeout.seconds
         suffix = "" if self.attempt == 1 else f"-{self.attempt}"
-        basetemp = _compat.base_temp(config) / f"isolated-{self.group.index}{suffix}"
-        extra = ["--capture=no", f"--basetemp={basetemp}"]
-        if config.pluginmanager.has_plugin("cacheprovider"):
-            extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
-        spec = ChildSpec(
-            args=[*config.invocation_params.args, *extra],
-            files=list(dict.fromkeys(str(item.path) for item in self.pending)),
-            nodeids=[item.nodeid for item in self.pending],
-            sys_path=STARTUP_SYS_PATH,
-            invocation_dir=str(config.invocation_params.dir),
-            cwd=os.getcwd(),
-            env=child_environment(),
-            basetemp=str(basetemp),
-            workdir=str(child.workdir),
+        spec = make_spec(
+            config,
+            child,
+            self.pending,
+            basetemp=f"isolated-{self.group.index}{suffix}",
             deadline=None if timeout is None else time.time() + timeout,
-            dump_margin=0.0 if timeout is None else min(1.0, max(0.05, timeout / 10)),
-            capture=child.capture,
         )
+        if isinstance(child, ForkedChild):
+            spec = dataclasses.replace(spec, events_path=str(child.events_path))
         self.child = child
         self.collected = False
         self.running: Outcome | None = None
@@ -166,6 +169,8 @@ class GroupRun:
                 self._give_up(nodeid, self._missing_cause(), "was not collected")
         elif name == EV_INTERNAL_ERROR:
             self.problems.append(fields["text"])
+        elif name == EV_EXIT:
+            self.exit_request = (fields["reason"], fields["returncode"])
         elif name == EV_FINISHED:
             self._child_done(fields["exitstatus"])
 
@@ -336,7 +341,17 @@ class IsolationScheduler:
         self.runs: dict[int, GroupRun] = {}
         self.owner: dict[Child, GroupRun] = {}
         self.spare: Child | None = None
+        self.template: ForkTemplate | None = None
         self.retired: list[Child] = []
+        if settings.start == "fork" and not hasattr(os, "fork"):
+            config.issue_config_time_warning(
+                pytest.PytestConfigWarning(
+                    "--isolated-start=fork needs os.fork(), which this platform "
+                    "does not have: isolated tests start with 'prestart' instead"
+                ),
+                stacklevel=2,
+            )
+            self.settings = settings = dataclasses.replace(settings, start="prestart")
         # Look ahead only when groups may run beside each other: with one at a
         # time, a group must not start before the tests that precede it ran.
         # Under pytest-xdist the worker's run order is not its collection order.
@@ -358,6 +373,12 @@ class IsolationScheduler:
         self.groups = plan_groups(requests, self.settings.timeout)
         unique = {group.index: group for group in self.groups.values()}
         self.order = [unique[index] for index in sorted(unique)]
+        if (
+            self.settings.start == "fork"
+            and self.order
+            and not session.config.option.collectonly
+        ):
+            self._start_template()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(
@@ -376,19 +397,30 @@ class IsolationScheduler:
         """Block until *item*'s outcome is known (reported, crashed, timed out)."""
         run = self._run(group)
         while item.nodeid not in run.done:
+            if run.exit_request is not None:
+                self._exit_like_the_child(item, run)
             if run.needs_child:
                 self._launch(run)
             self._fill()
-            child, message = self._next_message()
-            owner = self.owner.get(child)
-            if owner is not None:
-                owner.handle(message)
-            elif isinstance(message, Exited):  # a retired child is gone
-                self._close(child)
+            self._handle(*self._next_message())
         if not run.pending:
             run.release()  # every result is in: no need to wait for the exit
             del self.runs[group.index]
         return run.done.pop(item.nodeid)
+
+    def _exit_like_the_child(self, item: pytest.Item, run: GroupRun) -> None:
+        """A test called pytest.exit() (or raised KeyboardInterrupt) in the
+        child: report what it reported, then end the session as pytest would."""
+        assert run.exit_request is not None
+        reason, returncode = run.exit_request
+        ihook = item.ihook
+        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        if run.running is not None and run.running_id == item.nodeid:
+            for report in run.running.reports:
+                ihook.pytest_runtest_logreport(report=report)
+        if reason is None:
+            raise KeyboardInterrupt
+        pytest.exit(reason, returncode)
 
     def _run(self, group: Group[pytest.Item]) -> GroupRun:
         run = self.runs.get(group.index)
@@ -415,9 +447,46 @@ class IsolationScheduler:
             elif run is not None and run.needs_child:
                 self._launch(run)  # the rest of a crashed group
 
+    def _start_template(self) -> None:
+        """Start the fork template now: it collects while the session runs."""
+        child = self._spawn()
+        items = [item for group in self.order for item in group.items]
+        spec = make_spec(
+            self.config,
+            child,
+            items,
+            basetemp="isolated-template",
+            deadline=None,
+            template=True,
+        )
+        self.template = ForkTemplate(child, spec)
+
+    def _forked_child(self, run: GroupRun) -> Child | None:
+        """A child forked from the template, if the template can run the group."""
+        template = self.template
+        if template is None:
+            return None
+        while not template.ready and not template.dead:
+            self._handle(*self._next_message())
+        if not template.can_run([item.nodeid for item in run.pending]):
+            return None
+        self.children_started += 1
+        return ForkedChild(self.inbox, template, child_environment())
+
+    def _handle(self, child: Child, message: Message) -> None:
+        """Pass one message to whoever it is for."""
+        if self.template is not None and child is self.template.child:
+            self.template.handle(message)
+            return
+        owner = self.owner.get(child)
+        if owner is not None:
+            owner.handle(message)
+        elif isinstance(message, Exited):  # a retired child is gone
+            self._close(child)
+
     def _launch(self, run: GroupRun) -> None:
         self._started.add(run.group.index)
-        child = self._take_spare() or self._spawn()
+        child = self._forked_child(run) or self._take_spare() or self._spawn()
         self.owner[child] = run
         run.attach(child)
         more_to_come = len(self._started) < len(self.order)
@@ -520,13 +589,58 @@ class IsolationScheduler:
             self.spare.kill()
             self.retired.append(self.spare)
             self.spare = None
+        if self.template is not None:
+            # It exits when its command stream ends; its messages are still
+            # handled below, since they tell its forks' exits.
+            self.template.close()
+            self.retired.append(self.template.child)
+        # Keep handling messages while children exit: a forked child learns of
+        # its exit only through the template's messages.
         deadline = time.time() + 10.0
+        while self.retired and time.time() < deadline:
+            for child in list(self.retired):
+                if not child.alive():
+                    self._close(child)
+            with contextlib.suppress(queue.Empty):
+                self._handle(*self.inbox.get(timeout=0.05))
         for child in list(self.retired):
-            try:
-                child.proc.wait(timeout=max(0.0, deadline - time.time()))
-            except subprocess.TimeoutExpired:  # stuck at exit: kill it
-                child.kill()
+            child.kill()  # stuck at exit
             self._close(child)
+        self.template = None
+
+
+def make_spec(
+    config: pytest.Config,
+    child: Child,
+    items: list[pytest.Item],
+    *,
+    basetemp: str,
+    deadline: float | None,
+    template: bool = False,
+) -> ChildSpec:
+    """What *child* needs to run *items* as the parent would have."""
+    base = _compat.base_temp(config) / basetemp
+    extra = ["--capture=no", f"--basetemp={base}"]
+    if config.pluginmanager.has_plugin("cacheprovider"):
+        extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
+    margin = (
+        0.0 if deadline is None else min(1.0, max(0.05, (deadline - time.time()) / 10))
+    )
+    return ChildSpec(
+        args=[*config.invocation_params.args, *extra],
+        files=list(dict.fromkeys(str(item.path) for item in items)),
+        nodeids=[item.nodeid for item in items],
+        sys_path=STARTUP_SYS_PATH,
+        invocation_dir=str(config.invocation_params.dir),
+        cwd=os.getcwd(),
+        env=child_environment(),
+        basetemp=str(base),
+        workdir=str(child.workdir),
+        deadline=deadline,
+        dump_margin=margin,
+        capture=child.capture,
+        template=template,
+    )
 
 
 def child_environment() -> dict[str, str]:
