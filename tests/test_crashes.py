@@ -250,7 +250,7 @@ def test_group_crash_keeps_earlier_outcomes_and_resumes_the_rest(
             "*::test_second_fails FAILED*",
             "*::test_crash FAILED*",
             "*::test_after_crash_runs_in_a_fresh_process PASSED*",
-            "group 'g', in *::test_crash: EXITED with status 7",
+            "*::test_crash (group 'g'): EXITED with status 7",
             "pytest-isolated: 2 subprocess(es) for 1 group(s), *s in total",
         ]
     )
@@ -419,7 +419,7 @@ def test_timeout_fails_the_running_test_with_the_stack(
             '*File "*test_x.py", line 11 in test_stuck',
             "*- Captured stdout call -*",
             "about to hang",
-            "group 'slow', in test_x.py::test_stuck: TIMED OUT after 4s (group 'slow')",
+            "test_x.py::test_stuck: TIMED OUT after 4s (group 'slow')",
             "PASSED test_x.py::test_quick",
             "PASSED test_x.py::test_not_reached_yet",
             "FAILED test_x.py::test_stuck - TIMED OUT after 4s (group 'slow')",

@@ -7,7 +7,9 @@ pytest 8.0 - 9.2.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,21 @@ def teardown_parent_stack(item: pytest.Item, nextitem: pytest.Item | None) -> No
     (pytest-forked #67).  The setup stack has no public API.
     """
     item.session._setupstate.teardown_exact(nextitem)
+
+
+def capture_teardown_output(item: pytest.Item) -> AbstractContextManager[None]:
+    """Capture what the parent's fixture teardown prints, as a report section.
+
+    pytest captures a teardown through its capture plugin's hook wrapper; the
+    parent's teardown in an isolated test's slot runs outside that hook (the
+    other teardown hooks expect a setup that never ran in the parent), so the
+    plugin's context manager is used directly.
+    """
+    capman = item.config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        return contextlib.nullcontext()
+    manager: AbstractContextManager[None] = capman.item_capture("teardown", item)
+    return manager
 
 
 def base_temp(config: pytest.Config) -> Path:

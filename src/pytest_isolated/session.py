@@ -572,7 +572,8 @@ class IsolationScheduler:
         if self.incidents:
             tr.section("isolated subprocesses that crashed or timed out", sep="=")
             for group, nodeid, cause in self.incidents:
-                where = nodeid if group == nodeid else f"group {group!r}, in {nodeid}"
+                named = group != nodeid and repr(group) not in cause.summary
+                where = f"{nodeid} (group {group!r})" if named else nodeid
                 tr.line(f"{where}: {cause.summary}", red=True)
         if self._started and tr.config.get_verbosity() > 0:
             tr.write_line(
@@ -675,16 +676,22 @@ def _is_teardown(action: Action) -> bool:
 def _with_parent_teardown(
     item: pytest.Item, nextitem: pytest.Item | None, report: pytest.TestReport
 ) -> pytest.TestReport:
-    """Run the parent's own teardown for this slot; fold any error into *report*."""
-    call: pytest.CallInfo[None] = pytest.CallInfo.from_call(
-        lambda: _compat.teardown_parent_stack(item, nextitem), "teardown"
-    )
-    if call.excinfo is None:
-        return report
+    """Run the parent's own teardown for this slot, as pytest would have run it
+    in the test's teardown; fold its output and any error into *report*."""
+
+    def teardown() -> None:
+        with _compat.capture_teardown_output(item):
+            _compat.teardown_parent_stack(item, nextitem)
+
+    call: pytest.CallInfo[None] = pytest.CallInfo.from_call(teardown, "teardown")
     parent = pytest.TestReport.from_item_and_call(item, call)
-    if report.passed:
-        parent.sections = list(report.sections)
+    if call.excinfo is None and not parent.sections:
+        return report
+    if report.passed and call.excinfo is not None:
+        parent.sections = [*report.sections, *parent.sections]
         parent.user_properties = list(report.user_properties)
         return parent
-    report.sections.append(("Error in the parent's teardown", parent.longreprtext))
+    report.sections = [*report.sections, *parent.sections]
+    if call.excinfo is not None:
+        report.sections.append(("Error in the parent's teardown", parent.longreprtext))
     return report

@@ -154,16 +154,24 @@ def parallel_option(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _from_ini(config: pytest.Config, name: str, parse: Any) -> Any:
-    """Parse ini key *name* (None if unset); errors name the key and the file."""
+def _from_ini(config: pytest.Config, name: str, parse: Any, unset: Any = None) -> Any:
+    """Parse ini key *name* (*unset* if not set); errors say where it was set."""
     raw = config.getini(name)
     if raw in (None, ""):
-        return None
+        return unset
     try:
         return parse(raw)
     except ValueError as exc:
-        where = f"{name} = {raw!r} in {config.inipath or 'the ini file'}"
+        where = _ini_source(config, name, raw)
         raise pytest.UsageError(f"{where}: {exc}") from None
+
+
+def _ini_source(config: pytest.Config, name: str, raw: object) -> str:
+    """Where ini key *name* got its value: ``-o`` or the ini file."""
+    overrides = config.getoption("override_ini", default=None) or []
+    if any(str(o).split("=", 1)[0].strip() == name for o in overrides):
+        return f"-o {name}={raw}"
+    return f"{name} = {raw!r} in {config.inipath or 'the ini file'}"
 
 
 def _parse_start(value: object) -> str:
@@ -186,15 +194,12 @@ def resolve_settings(config: pytest.Config) -> Settings:
     isolate_all = isolate_all or bool(config.getoption("forked", default=False))
 
     option = config.getoption("isolated_timeout")
-    ini = config.getini("isolated_timeout")
+    ini = _from_ini(config, "isolated_timeout", parse_seconds, unset=_UNSET)
     if option is not _UNSET:
         timeout = Timeout(option, f"--isolated-timeout={_fmt(option)}")
-    elif ini not in (None, ""):
-        where = f"isolated_timeout = {ini!r} in {config.inipath or 'the ini file'}"
-        try:
-            timeout = Timeout(parse_seconds(ini), where)
-        except ValueError as exc:
-            raise pytest.UsageError(f"{where}: {exc}") from None
+    elif ini is not _UNSET:
+        raw = config.getini("isolated_timeout")
+        timeout = Timeout(ini, _ini_source(config, "isolated_timeout", raw))
     else:
         timeout = Timeout(DEFAULT_TIMEOUT, f"the default of {DEFAULT_TIMEOUT:g}s")
     start = config.getoption("isolated_start") or _from_ini(
