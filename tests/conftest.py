@@ -17,7 +17,11 @@ pytest_plugins = ["pytester"]
 def _clean_subrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setenv("PYTEST_PLUGINS", "pytest_isolated.plugin")
-    for name in ("PYTEST_ADDOPTS", "PYTEST_RUNNING_IN_SUBPROCESS", "PYTEST_XDIST_WORKER"):
+    for name in (
+        "PYTEST_ADDOPTS",
+        "PYTEST_RUNNING_IN_SUBPROCESS",
+        "PYTEST_XDIST_WORKER",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
