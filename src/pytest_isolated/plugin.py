@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_isolated import forked, settings
+from pytest_isolated import forked, integrations, settings
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
 from pytest_isolated.session import IsolationScheduler
 
@@ -63,6 +63,7 @@ def pytest_addoption(
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", settings.MARKER_DOC)
     if config.pluginmanager.has_plugin(CHILD_PLUGIN_NAME):
+        integrations.register_child(config)
         return  # inside a subprocess: the child plugin is in charge
     resolved = settings.resolve_settings(config)
     config.stash[settings_key] = resolved
@@ -70,9 +71,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(
             IsolationScheduler(config, resolved), SCHEDULER_NAME
         )
+        integrations.register_parent(config, resolved, SCHEDULER_NAME)
+        if config.pluginmanager.has_plugin("xdist"):
+            from pytest_isolated import xdist  # imports pytest-xdist
+
+            xdist.register(config, resolved, SCHEDULER_NAME)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    integrations.unregister(config)
+    if config.pluginmanager.has_plugin("xdist"):
+        from pytest_isolated import xdist
+
+        xdist.unregister(config)
     scheduler = config.pluginmanager.get_plugin(SCHEDULER_NAME)
     if scheduler is not None:
         config.pluginmanager.unregister(scheduler, SCHEDULER_NAME)
