@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, integrations
 from pytest_isolated.crash import (
     Cause,
     describe_exit,
@@ -105,6 +105,10 @@ class GroupRun:
         #: (reason, returncode) of a pytest.exit() in the child (reason None:
         #: KeyboardInterrupt): the parent's session ends the same way.
         self.exit_request: tuple[str | None, int] | None = None
+        #: Crashed attempts per test, for pytest-rerunfailures.
+        self.crashes: dict[str, int] = {}
+        #: Actions of crashed attempts, carried to the test's next attempt.
+        self.carried: dict[str, list[Action]] = {}
 
     @property
     def needs_child(self) -> bool:
@@ -148,8 +152,13 @@ class GroupRun:
     def _on_event(self, event: Event) -> None:
         name, fields = event.name, event.fields
         if name == EV_LOGSTART:
-            self.running_id = fields["nodeid"]
-            self.running = Outcome([], event.at)
+            # pytest-rerunfailures logs a start for each attempt of a test: its
+            # earlier attempts' reports stay (as do those of an attempt whose
+            # subprocess crashed, carried over to this one).
+            nodeid = fields["nodeid"]
+            if self.running is None or self.running_id != nodeid:
+                self.running = Outcome(self.carried.pop(nodeid, []), event.at)
+            self.running_id = nodeid
         elif name == EV_REPORT and self.running is not None:
             self.running.actions.append(self._report(fields["report"]))
         elif name == EV_WARNING and self.running is not None:
@@ -252,9 +261,17 @@ class GroupRun:
                 else [],
                 duration=time.time() - outcome.started,
             )
-            outcome.actions.extend(reports)
-            self._finish(item.nodeid, outcome)
             self.scheduler.incidents.append((self.group.name, item.nodeid, cause))
+            crashes = self.crashes[item.nodeid] = self.crashes.get(item.nodeid, 0) + 1
+            failed = next((r for r in reports if r.failed), None)  # None: xfail
+            if failed is not None and integrations.crash_reruns_left(item, crashes):
+                # As pytest-rerunfailures does: the failed report of the attempt
+                # becomes a rerun, and the test runs again, in a fresh subprocess.
+                failed.outcome = "rerun"  # type: ignore[assignment]
+                self.carried[item.nodeid] = [*outcome.actions, failed]
+            else:
+                outcome.actions.extend(reports)
+                self._finish(item.nodeid, outcome)
         self.release()
 
     def _running_item(self) -> pytest.Item:
@@ -269,6 +286,11 @@ class GroupRun:
         if self.child.timed_out:
             return self._timeout_cause()
         kind, summary = describe_exit(returncode)
+        if self.child.capture:
+            stderr = self.child.read_output(STDERR_FILE, 64 * 1024)
+            named = integrations.timeout_exit_summary(returncode, stderr)
+            if named:
+                return Cause("timeout", named, self._diagnosis())
         return Cause(kind, summary, self._diagnosis())
 
     def _timeout_cause(self) -> Cause:
@@ -624,6 +646,7 @@ def make_spec(
     extra = ["--capture=no", f"--basetemp={base}"]
     if config.pluginmanager.has_plugin("cacheprovider"):
         extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
+    extra += integrations.child_args(config)
     margin = (
         0.0 if deadline is None else min(1.0, max(0.05, (deadline - time.time()) / 10))
     )
