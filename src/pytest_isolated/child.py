@@ -142,6 +142,9 @@ class ChildPlugin:
         for name, value in NEUTRAL_OPTIONS.items():
             if hasattr(config.option, name):
                 setattr(config.option, name, value)
+        _drop_repeated_entries(
+            sys.path, self.spec.sys_path, [str(p) for p in config.getini("pythonpath")]
+        )
 
     @pytest.hookimpl(trylast=True, specname="pytest_configure")
     def pytest_configure_late(self, config: pytest.Config) -> None:
@@ -365,6 +368,23 @@ class ChildPlugin:
         faulthandler.dump_traceback_later(
             max(delay, 0.001), file=self.timeout_file, exit=False
         )
+
+
+def _drop_repeated_entries(
+    path: list[str], parents: list[str], entries: list[str]
+) -> None:
+    """Undo this pytest's second insertion of the ``pythonpath`` ini entries.
+
+    pytest 9.2 applies ``pythonpath`` before it imports plugins, so the
+    parent's ``sys.path`` that the child starts from already holds them, and
+    the child's pytest inserts them again.  Each entry keeps as many copies as
+    the parent had (at least one), the first ones, as in the parent.
+    """
+    for entry in entries:
+        keep = max(parents.count(entry), 1)
+        while path.count(entry) > keep:
+            first = path.index(entry)
+            del path[path.index(entry, first + 1)]
 
 
 def _flush_std_streams() -> None:
