@@ -1,0 +1,289 @@
+"""Configuration: the time limit's precedence, --isolated, --no-isolation, and
+clear usage errors for every bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_isolated import plugin
+from pytest_isolated.settings import Timeout
+
+#: A test that outlives any limit these tests set (it is killed long before).
+SLEEPER = """
+import time
+import pytest
+
+{marker}
+def test_sleeps():
+    time.sleep(30)
+"""
+
+
+def test_marker_beats_command_line_beats_ini(pytester: pytest.Pytester) -> None:
+    (pytester.path / "pytest.ini").write_text("[pytest]\nisolated_timeout = 100\n")
+    pytester.makepyfile(
+        test_limits="""
+        import time
+        import pytest
+
+        @pytest.mark.isolated(group="slowpoke", timeout=1.2)
+        def test_marker_limit():
+            time.sleep(30)
+
+        @pytest.mark.isolated
+        def test_command_line_limit():
+            time.sleep(30)
+
+        @pytest.mark.isolated(timeout="0")
+        def test_marker_lifts_the_limit():
+            time.sleep(1.3)
+        """
+    )
+    result = pytester.runpytest_subprocess("--isolated-timeout=1", "-rA")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*The time limit of group 'slowpoke' is 1.2s, from "
+            "@pytest.mark.isolated(group='slowpoke', timeout=1.2) "
+            "on test_limits.py::test_marker_limit, *",
+            "*The time limit of group 'test_limits.py::test_command_line_limit' "
+            "is 1s, from --isolated-timeout=1, *",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED test_limits.py::test_marker_lifts_the_limit",
+            "FAILED test_limits.py::test_marker_limit - TIMED OUT after 1.2s *",
+            "FAILED test_limits.py::test_command_line_limit - TIMED OUT after 1s",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("ini_name", "ini_text", "shown"),
+    [
+        ("pytest.ini", "[pytest]\nisolated_timeout = 1\n", "'1'"),
+        (
+            "pyproject.toml",
+            '[tool.pytest.ini_options]\nisolated_timeout = "1"\n',
+            "'1'",
+        ),
+        ("pyproject.toml", "[tool.pytest.ini_options]\nisolated_timeout = 1\n", "*"),
+    ],
+    ids=["pytest.ini", "pyproject-string", "pyproject-number"],
+)
+def test_ini_limit(
+    pytester: pytest.Pytester, ini_name: str, ini_text: str, shown: str
+) -> None:
+    (pytester.path / ini_name).write_text(ini_text)
+    pytester.makepyfile(test_ini=SLEEPER.format(marker="@pytest.mark.isolated"))
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*is 1s, from isolated_timeout = {shown} in *{ini_name}, *",
+            "FAILED test_ini.py::test_sleeps - TIMED OUT after 1s",
+        ]
+    )
+
+
+def test_default_limit_is_300_seconds(pytester: pytest.Pytester) -> None:
+    """Waiting for the default is out of the question; the resolved setting,
+    with its source, is what the timeout message would print."""
+    config = pytester.parseconfigure()
+    resolved = config.stash[plugin.settings_key]
+    assert resolved.timeout == Timeout(300.0, "the default of 300s")
+    assert not resolved.isolate_all
+    assert not resolved.disabled
+
+
+PROCESS_PROBE = """
+import pytest
+
+def test_plain_one():
+    pass
+
+def test_plain_two():
+    pass
+
+@pytest.mark.isolated
+def test_marked():
+    pass
+
+@pytest.mark.isolated(group="pair")
+def test_pair_one():
+    pass
+
+@pytest.mark.isolated(group="pair")
+def test_pair_two():
+    pass
+"""
+
+#: Logs "name PYTEST_RUNNING_IN_SUBPROCESS pid parent-pid" for every test.
+WHERE_CONFTEST = """
+import os
+import pytest
+
+def pytest_configure(config):
+    if "PYTEST_RUNNING_IN_SUBPROCESS" not in os.environ:
+        os.environ["PARENT_PID"] = str(os.getpid())
+
+@pytest.fixture(autouse=True)
+def _where(request):
+    with open("where.txt", "a") as f:
+        env = os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS", "-")
+        parent = os.environ["PARENT_PID"]
+        f.write(f"{request.node.name} {env} {os.getpid()} {parent}\\n")
+"""
+
+
+def _where(pytester: pytest.Pytester) -> dict[str, tuple[str, int, int]]:
+    """Test name -> (PYTEST_RUNNING_IN_SUBPROCESS or "-", pid, parent's pid)."""
+    found: dict[str, tuple[str, int, int]] = {}
+    for line in (pytester.path / "where.txt").read_text().splitlines():
+        name, env, pid, parent = line.split()
+        assert name not in found, "ran twice"
+        found[name] = (env, int(pid), int(parent))
+    return found
+
+
+def test_isolated_flag_isolates_every_test(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(WHERE_CONFTEST)
+    pytester.makepyfile(test_probe=PROCESS_PROBE)
+    result = pytester.runpytest_subprocess("--isolated")
+    result.assert_outcomes(passed=5)
+    seen = _where(pytester)
+    assert sorted(seen) == sorted(
+        [
+            "test_plain_one",
+            "test_plain_two",
+            "test_marked",
+            "test_pair_one",
+            "test_pair_two",
+        ]
+    )
+    parent = seen["test_plain_one"][2]
+    assert {env for env, _, _ in seen.values()} == {"1"}
+    assert len({parent for _, _, parent in seen.values()}) == 1
+    pids = {name: pid for name, (_, pid, _) in seen.items()}
+    assert parent not in pids.values()
+    assert pids["test_pair_one"] == pids["test_pair_two"]
+    assert len(set(pids.values())) == 4  # each alone, except the named group
+
+
+def test_no_isolation_runs_everything_in_process(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(WHERE_CONFTEST)
+    pytester.makepyfile(test_probe=PROCESS_PROBE)
+    result = pytester.runpytest_subprocess("--no-isolation")
+    result.assert_outcomes(passed=5)
+    seen = _where(pytester)
+    assert len(seen) == 5
+    for env, pid, parent in seen.values():
+        assert env == "-"
+        assert pid == parent
+
+
+def _assert_usage_error(result: pytest.RunResult, *lines: str) -> None:
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(list(lines))
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (
+            'isolated(timeout="abc")',
+            "invalid @pytest.mark.isolated(timeout='abc'): "
+            "timeout: expected a number of seconds, got 'abc'",
+        ),
+        (
+            "isolated(timeout=-1)",
+            "invalid @pytest.mark.isolated(timeout=-1): "
+            "timeout: expected a number of seconds >= 0, got -1",
+        ),
+        (
+            'isolated(grup="g")',
+            "invalid @pytest.mark.isolated(grup='g'): "
+            "unknown keyword argument grup (expected group=*",
+        ),
+        (
+            'isolated("a", "b")',
+            "invalid @pytest.mark.isolated('a', 'b'): "
+            "takes one positional argument (the group name), got 2",
+        ),
+        (
+            "isolated(group=3)",
+            "invalid @pytest.mark.isolated(group=3): "
+            "group must be a non-empty string, got 3",
+        ),
+        (
+            'isolated("", timeout=5)',
+            "invalid @pytest.mark.isolated('', timeout=5): "
+            "group must be a non-empty string, got ''",
+        ),
+    ],
+)
+def test_bad_marker_is_a_usage_error(
+    pytester: pytest.Pytester, marker: str, message: str
+) -> None:
+    pytester.makepyfile(
+        test_bad=f"""
+        import pytest
+
+        def test_fine():
+            pass
+
+        @pytest.mark.{marker}
+        def test_marked():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    _assert_usage_error(result, f"ERROR: test_bad.py::test_marked: {message}")
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "lines"),
+    [
+        (
+            ["--isolated-timeout=abc"],
+            None,
+            [
+                "*error: argument --isolated-timeout: "
+                "expected a number of seconds, got 'abc'"
+            ],
+        ),
+        (
+            ["--isolated-timeout=-3"],
+            None,
+            [
+                "*error: argument --isolated-timeout: "
+                "expected a number of seconds >= 0, got '-3'"
+            ],
+        ),
+        (
+            [],
+            "[pytest]\nisolated_timeout = soon\n",
+            [
+                "ERROR: isolated_timeout = 'soon' in *pytest.ini: "
+                "expected a number of seconds, got 'soon'"
+            ],
+        ),
+        (
+            ["--isolated", "--no-isolation"],
+            None,
+            ["ERROR: --isolated and --no-isolation cannot be used together"],
+        ),
+    ],
+    ids=["option-not-a-number", "option-negative", "ini", "both-flags"],
+)
+def test_bad_option_is_a_usage_error(
+    pytester: pytest.Pytester, args: list[str], ini: str | None, lines: list[str]
+) -> None:
+    if ini is not None:
+        (pytester.path / "pytest.ini").write_text(ini)
+    pytester.makepyfile(test_fine="def test_fine(): pass")
+    result = pytester.runpytest_subprocess(*args)
+    _assert_usage_error(result, *lines)

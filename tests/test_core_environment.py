@@ -1,0 +1,253 @@
+"""The child's environment: it imports like the parent, collects only its
+group's files, and never touches the parent's session outputs; tests that are
+not isolated run exactly as without the plugin."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CORPUS = Path(__file__).parent / "corpus" / "outcomes.py.txt"
+
+
+def test_children_leave_the_parents_outputs_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No JUnit file, cache entry or temporary directory of the parent is
+    written or pruned by a child, with the default temp root and --basetemp."""
+    pytester.makepyfile(
+        test_outputs="""
+        import os
+        import pytest
+
+        KEPT = []
+
+        def test_makes_a_tmp_path(tmp_path):
+            kept = tmp_path / "kept.txt"
+            kept.write_text("still here")
+            KEPT.append(kept)
+
+        @pytest.mark.isolated
+        @pytest.mark.parametrize("n", range(5))
+        def test_isolated(n, tmp_path, record_property):
+            record_property("n", n)
+            (tmp_path / "child.txt").write_text(str(n))
+            assert n != 4
+
+        def test_nothing_written_behind_the_parents_back():
+            # The parent writes these at the end of its session, not before.
+            assert not os.path.exists("out.xml")
+            assert not os.path.exists(".pytest_cache/v/cache/lastfailed")
+            assert KEPT[0].read_text() == "still here"
+        """
+    )
+    lastfailed = pytester.path / ".pytest_cache" / "v" / "cache" / "lastfailed"
+    # The default temp root, made private so that pruning cannot hit this suite.
+    monkeypatch.setenv("PYTEST_DEBUG_TEMPROOT", str(pytester.mkdir("temproot")))
+    default = pytester.run(
+        sys.executable, "-m", "pytest", "-p", "cacheprovider", "--junitxml=out.xml"
+    )
+    assert_outcomes_and_outputs(default, pytester.path / "out.xml", lastfailed)
+    (user_root,) = (pytester.path / "temproot").iterdir()
+    assert [p.name for p in user_root.iterdir() if p.name != "pytest-current"] == [
+        "pytest-0"
+    ]
+
+    (pytester.path / "out.xml").unlink()
+    lastfailed.unlink()
+    basetemp = pytester.path / "base"
+    given = pytester.runpytest_subprocess(
+        "-p", "cacheprovider", "--junitxml=out.xml", f"--basetemp={basetemp}"
+    )
+    assert_outcomes_and_outputs(given, pytester.path / "out.xml", lastfailed)
+    assert (basetemp / "test_makes_a_tmp_path0" / "kept.txt").exists()
+
+
+def assert_outcomes_and_outputs(
+    result: pytest.RunResult, junit: Path, lastfailed: Path
+) -> None:
+    result.assert_outcomes(passed=6, failed=1)
+    text = junit.read_text()
+    assert text.count("<testcase ") == 7
+    assert text.count("<failure ") == 1
+    assert 'name="test_isolated[4]"' in text
+    assert '<property name="n" value="3" />' in text
+    assert json.loads(lastfailed.read_text()) == {
+        "test_outputs.py::test_isolated[4]": True
+    }
+
+
+#: Records, from a test, what pytest and Python look like in its process.
+PROBE_CONFTEST = """
+import json
+import os
+import sys
+import pytest
+
+@pytest.fixture
+def probe(request, pytestconfig):
+    import helper_on_pythonpath
+
+    data = {
+        "rootpath": str(pytestconfig.rootpath),
+        "inipath": str(pytestconfig.inipath),
+        "importmode": pytestconfig.getoption("importmode"),
+        "probe_ini": pytestconfig.getini("probe_ini"),
+        "probe_option": pytestconfig.getoption("probe"),
+        "local_plugin": pytestconfig.pluginmanager.has_plugin("local_plugin"),
+        "helper": helper_on_pythonpath.VALUE,
+        "sys_path": sys.path,
+        "cwd": os.getcwd(),
+        "in_child": os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS"),
+        "pid": os.getpid(),
+    }
+    name = request.node.name
+    with open(os.path.join(str(pytestconfig.rootpath), name + ".json"), "w") as f:
+        json.dump(data, f)
+"""
+
+
+@pytest.mark.parametrize("launcher", ["python -m pytest", "pytest script"])
+def test_child_imports_like_the_parent(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, launcher: str
+) -> None:
+    (pytester.path / "pytest.ini").write_text("[pytest]\npythonpath = extra\n")
+    pytester.mkdir("extra")
+    (pytester.path / "extra" / "helper_on_pythonpath.py").write_text(
+        "VALUE = 'from the pythonpath ini'\n"
+    )
+    pytester.mkdir("plugins")
+    (pytester.path / "plugins" / "local_plugin.py").write_text(
+        "def pytest_addoption(parser):\n"
+        "    parser.addoption('--probe', default='unset')\n"
+        "    parser.addini('probe_ini', 'a probe', default='unset')\n"
+    )
+    pytester.makeconftest(PROBE_CONFTEST)
+    tests = pytester.mkpydir("tests")
+    (tests / "test_env.py").write_text(
+        "import pytest\n"
+        "\n"
+        "def test_parent(probe):\n"
+        "    pass\n"
+        "\n"
+        "@pytest.mark.isolated\n"
+        "def test_child(probe):\n"
+        "    pass\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path / "plugins"))
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--probe=from-addopts")
+    if launcher == "pytest script":
+        script = Path(sysconfig.get_path("scripts")) / "pytest"
+        command: list[str | Path] = [script]
+    else:
+        command = [sys.executable, "-m", "pytest"]
+    result = pytester.run(
+        *command,
+        "-p",
+        "local_plugin",
+        "-o",
+        "probe_ini=overridden",
+        "--import-mode=importlib",
+        "tests",
+    )
+    result.assert_outcomes(passed=2)
+
+    def load(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((pytester.path / name).read_text())
+        return data
+
+    parent, child = load("test_parent.json"), load("test_child.json")
+    assert parent.pop("in_child") is None
+    assert child.pop("in_child") == "1"
+    assert parent.pop("pid") != child.pop("pid")
+    assert parent == child
+    assert parent["rootpath"] == str(pytester.path)
+    assert parent["inipath"] == str(pytester.path / "pytest.ini")
+    assert parent["importmode"] == "importlib"
+    assert parent["probe_ini"] == "overridden"
+    assert parent["probe_option"] == "from-addopts"
+    assert parent["local_plugin"] is True
+    assert parent["helper"] == "from the pythonpath ini"
+
+
+def test_child_collects_only_its_groups_files(pytester: pytest.Pytester) -> None:
+    """Cost per group does not grow with the suite, and --collect-only starts
+    no subprocess at all."""
+    pytester.makeconftest(
+        """
+        import os
+
+        IN_CHILD = "PYTEST_RUNNING_IN_SUBPROCESS" in os.environ
+
+        def pytest_configure(config):
+            if IN_CHILD:
+                open(os.path.join(str(config.rootpath), "child-started"), "a").close()
+
+        def pytest_itemcollected(item):
+            if IN_CHILD:
+                with open(os.path.join(str(item.config.rootpath), "collected"), "a") as f:
+                    f.write(item.nodeid + "\\n")
+        """
+    )
+    others = {f"test_other_{n:02d}": f"def test_{n}():\n    pass\n" for n in range(30)}
+    others["test_other_15"] = (
+        "import os\n"
+        "if os.environ.get('PYTEST_RUNNING_IN_SUBPROCESS'):\n"
+        "    raise ImportError('collected in a subprocess')\n"
+        "def test_15():\n"
+        "    pass\n"
+    )
+    pytester.makepyfile(
+        **others,
+        test_target="""
+        import pytest
+
+        @pytest.mark.isolated(group="spanning")
+        def test_isolated():
+            pass
+        """,
+        test_zzz="""
+        import pytest
+
+        @pytest.mark.isolated(group="spanning")
+        def test_isolated_too():
+            pass
+        """,
+    )
+    listing = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert listing.ret == pytest.ExitCode.OK
+    listing.stdout.fnmatch_lines(
+        ["test_target.py::test_isolated", "test_zzz.py::test_isolated_too"]
+    )
+    assert not (pytester.path / "child-started").exists()
+
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=32)
+    assert (pytester.path / "child-started").exists()
+    # pytest_collect_file sees every file in a collected directory, even
+    # with a file argument; what counts is that no other module was imported.
+    assert (pytester.path / "collected").read_text().split() == [
+        "test_target.py::test_isolated",
+        "test_zzz.py::test_isolated_too",
+    ]
+
+
+def _normalise(output: str) -> str:
+    return re.sub(r" in \d+\.\d+s", " in Ns", output)
+
+
+def test_in_process_tests_run_exactly_as_without_the_plugin(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_corpus=CORPUS.read_text(encoding="utf-8"))
+    with_plugin = pytester.runpytest_subprocess("-rA", "-v")
+    monkeypatch.delenv("PYTEST_PLUGINS")
+    without = pytester.runpytest_subprocess("-rA", "-v")
+    assert _normalise(with_plugin.stdout.str()) == _normalise(without.stdout.str())
+    assert with_plugin.ret == without.ret == pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,427 @@
+"""Groups: which tests share a subprocess, in which order they run and report,
+and how fixtures behave on both sides of the process boundary."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+#: A conftest that logs, for every test, its node id and the process it ran in
+#: (``events.txt`` in the rootdir), and the parent's own pid under ``PARENT``.
+RECORDING_CONFTEST = """
+import os
+import pytest
+
+def _log(config, line):
+    with open(os.path.join(str(config.rootpath), "events.txt"), "a") as f:
+        f.write(line + "\\n")
+
+def pytest_configure(config):
+    if "PYTEST_RUNNING_IN_SUBPROCESS" not in os.environ:
+        _log(config, "PARENT|%d" % os.getpid())
+
+@pytest.fixture(autouse=True)
+def _record_process(request):
+    _log(request.config, "%s|%d" % (request.node.nodeid, os.getpid()))
+"""
+
+
+def read_events(pytester: pytest.Pytester) -> tuple[int, dict[str, int], list[str]]:
+    """(parent pid, node id -> pid, node ids in the order they ran)."""
+    lines = (pytester.path / "events.txt").read_text().splitlines()
+    pairs = [line.rsplit("|", 1) for line in lines]
+    parents = [int(pid) for name, pid in pairs if name == "PARENT"]
+    assert len(parents) == 1, lines  # children never run the parent's configure
+    order = [name for name, _ in pairs if name != "PARENT"]
+    assert len(order) == len(set(order)), lines  # every test ran exactly once
+    return parents[0], {name: int(pid) for name, pid in pairs}, order
+
+
+def test_marker_forms_classes_modules_and_the_closest_marker(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(RECORDING_CONFTEST)
+    pytester.makepyfile(
+        shared_state="count = 0",
+        test_a="""
+        import os
+        import pytest
+        import shared_state
+
+        @pytest.mark.isolated(group="shared")
+        def test_a_grouped():
+            assert os.environ["PYTEST_RUNNING_IN_SUBPROCESS"] == "1"
+            shared_state.count += 1
+
+        def test_a_in_process():
+            assert "PYTEST_RUNNING_IN_SUBPROCESS" not in os.environ
+
+        @pytest.mark.isolated
+        def test_a_alone():
+            assert os.environ["PYTEST_RUNNING_IN_SUBPROCESS"] == "1"
+
+        @pytest.mark.isolated()
+        def test_a_alone_too():
+            pass
+
+        @pytest.mark.isolated
+        class TestClass:
+            def test_one(self):
+                pass
+
+            def test_two(self):
+                pass
+
+            @pytest.mark.isolated
+            def test_closest_marker_wins(self):
+                pass
+
+            @pytest.mark.isolated(group="shared")
+            def test_joins_the_named_group(self):
+                shared_state.count += 1
+        """,
+        test_b="""
+        import pytest
+        import shared_state
+
+        def test_b_in_process():
+            assert shared_state.count == 0  # the group never ran in this process
+
+        @pytest.mark.isolated("shared")
+        def test_b_grouped_positionally():
+            # Same process as the group's earlier tests, which ran before it.
+            assert shared_state.count == 2
+        """,
+        test_c="""
+        import pytest
+
+        pytestmark = pytest.mark.isolated
+
+        def test_c_one():
+            pass
+
+        class TestInside:
+            def test_c_two(self):
+                pass
+
+        @pytest.mark.isolated(timeout=60)
+        def test_c_own():
+            pass
+        """,
+    )
+    result = pytester.runpytest_subprocess("-v")
+    result.assert_outcomes(passed=13)
+    # Reports come out in the run order, whichever subprocess ran the test:
+    # the named group spans modules with in-process tests between its members.
+    result.stdout.fnmatch_lines(
+        [
+            "test_a.py::test_a_grouped PASSED*",
+            "test_a.py::test_a_in_process PASSED*",
+            "test_a.py::test_a_alone PASSED*",
+            "test_a.py::test_a_alone_too PASSED*",
+            "test_a.py::TestClass::test_one PASSED*",
+            "test_a.py::TestClass::test_two PASSED*",
+            "test_a.py::TestClass::test_closest_marker_wins PASSED*",
+            "test_a.py::TestClass::test_joins_the_named_group PASSED*",
+            "test_b.py::test_b_in_process PASSED*",
+            "test_b.py::test_b_grouped_positionally PASSED*",
+            "test_c.py::test_c_one PASSED*",
+            "test_c.py::TestInside::test_c_two PASSED*",
+            "test_c.py::test_c_own PASSED*",
+        ]
+    )
+    parent, pid, order = read_events(pytester)
+    shared = {
+        pid["test_a.py::test_a_grouped"],
+        pid["test_a.py::TestClass::test_joins_the_named_group"],
+        pid["test_b.py::test_b_grouped_positionally"],
+    }
+    assert len(shared) == 1
+    klass = {
+        pid["test_a.py::TestClass::test_one"],
+        pid["test_a.py::TestClass::test_two"],
+    }
+    assert len(klass) == 1
+    module = {pid["test_c.py::test_c_one"], pid["test_c.py::TestInside::test_c_two"]}
+    assert len(module) == 1
+    assert pid["test_a.py::test_a_in_process"] == parent
+    assert pid["test_b.py::test_b_in_process"] == parent
+    subprocesses = [
+        *shared,
+        *klass,
+        *module,
+        pid["test_a.py::test_a_alone"],
+        pid["test_a.py::test_a_alone_too"],
+        pid["test_a.py::TestClass::test_closest_marker_wins"],
+        pid["test_c.py::test_c_own"],
+    ]
+    # Seven subprocesses, none of them the parent.
+    assert len(set(subprocesses)) == 7
+    assert parent not in subprocesses
+    # Inside the named group, its tests ran in the session's order.
+    in_group = [name for name in order if pid[name] == pid["test_a.py::test_a_grouped"]]
+    assert in_group == [
+        "test_a.py::test_a_grouped",
+        "test_a.py::TestClass::test_joins_the_named_group",
+        "test_b.py::test_b_grouped_positionally",
+    ]
+
+
+def test_wider_fixtures_are_set_up_once_per_group(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import os
+        import pytest
+
+        def _log(line):
+            where = "child" if "PYTEST_RUNNING_IN_SUBPROCESS" in os.environ else "parent"
+            with open("fixtures.txt", "a") as f:
+                f.write("%s %d %s\\n" % (where, os.getpid(), line))
+
+        @pytest.fixture(scope="session")
+        def session_resource():
+            _log("setup session")
+            yield
+            _log("teardown session")
+
+        @pytest.fixture(scope="module")
+        def module_resource(request):
+            _log("setup module " + request.module.__name__)
+            yield
+            _log("teardown module " + request.module.__name__)
+
+        @pytest.fixture(scope="class")
+        def class_resource(request):
+            _log("setup class " + request.cls.__name__)
+            yield
+            _log("teardown class " + request.cls.__name__)
+        """
+    )
+    pytester.makepyfile(
+        test_one="""
+        import pytest
+
+        pytestmark = pytest.mark.isolated
+
+        def test_first(session_resource, module_resource):
+            pass
+
+        def test_second(session_resource, module_resource):
+            pass
+
+        class TestGrouped:
+            def test_third(self, class_resource, module_resource):
+                pass
+
+            def test_fourth(self, class_resource, session_resource):
+                pass
+        """,
+        test_two="""
+        import pytest
+
+        @pytest.mark.isolated(group="two")
+        def test_fifth(session_resource, module_resource):
+            pass
+
+        @pytest.mark.isolated(group="two")
+        def test_sixth(session_resource, module_resource):
+            pass
+        """,
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=6)
+    lines = (pytester.path / "fixtures.txt").read_text().splitlines()
+    by_pid: dict[str, list[str]] = collections.defaultdict(list)
+    for line in lines:
+        where, pid, what = line.split(" ", 2)
+        assert where == "child", line
+        by_pid[pid].append(what)
+    assert sorted(by_pid.values()) == sorted(
+        [
+            [
+                "setup session",
+                "setup module test_one",
+                "setup class TestGrouped",
+                "teardown class TestGrouped",
+                "teardown module test_one",
+                "teardown session",
+            ],
+            [
+                "setup session",
+                "setup module test_two",
+                "teardown module test_two",
+                "teardown session",
+            ],
+        ]
+    )
+
+
+def test_parent_fixture_stack_survives_alternating_tests(
+    pytester: pytest.Pytester,
+) -> None:
+    """Isolated and in-process tests alternate within and across modules: the
+    parent's module and session fixtures are set up and torn down as often as
+    without the plugin, and no test fails with "previous item was not torn
+    down properly"."""
+    pytester.makeconftest(
+        """
+        import os
+        import pytest
+
+        def _log(line):
+            if "PYTEST_RUNNING_IN_SUBPROCESS" not in os.environ:
+                with open("parent.txt", "a") as f:
+                    f.write(line + "\\n")
+
+        @pytest.fixture(scope="session")
+        def session_resource():
+            _log("setup session")
+            yield
+            _log("teardown session")
+
+        @pytest.fixture(scope="module")
+        def module_resource(request):
+            _log("setup " + request.module.__name__)
+            yield
+            _log("teardown " + request.module.__name__)
+
+        @pytest.fixture
+        def function_resource(request):
+            _log("setup " + request.node.name)
+            yield
+            _log("teardown " + request.node.name)
+        """
+    )
+    body = """
+        import pytest
+
+        def test_in_process_1(session_resource, module_resource, function_resource):
+            pass
+
+        @pytest.mark.isolated
+        def test_isolated_1(session_resource, module_resource):
+            pass
+
+        def test_in_process_2(module_resource, function_resource):
+            pass
+
+        @pytest.mark.isolated
+        def test_isolated_2(module_resource):
+            pass
+
+        @pytest.mark.isolated
+        def test_isolated_3():
+            pass
+
+        class TestClass:
+            def test_in_class(self, module_resource, function_resource):
+                pass
+
+            @pytest.mark.isolated
+            def test_isolated_in_class(self, module_resource):
+                pass
+        """
+    pytester.makepyfile(test_m1=body, test_m2=body)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=14)
+    result.stdout.no_fnmatch_line("*not torn down properly*")
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    expected = []
+    for module in ("test_m1", "test_m2"):
+        expected += [
+            *(["setup session"] if module == "test_m1" else []),
+            f"setup {module}",
+            "setup test_in_process_1",
+            "teardown test_in_process_1",
+            "setup test_in_process_2",
+            "teardown test_in_process_2",
+            "setup test_in_class",
+            "teardown test_in_class",
+            f"teardown {module}",
+        ]
+    expected.append("teardown session")
+    assert (pytester.path / "parent.txt").read_text().splitlines() == expected
+
+
+def test_named_group_reports_in_run_order_with_failures(
+    pytester: pytest.Pytester,
+) -> None:
+    """A named group spanning two modules, with in-process tests between its
+    members, still reports in the run order; each outcome lands on its test."""
+    pytester.makepyfile(
+        test_first="""
+        import pytest
+
+        @pytest.mark.isolated(group="g")
+        def test_g1():
+            pass
+
+        def test_between():
+            pass
+
+        @pytest.mark.isolated(group="g")
+        def test_g2():
+            assert 1 == 2
+        """,
+        test_second="""
+        import pytest
+
+        def test_before():
+            pass
+
+        @pytest.mark.isolated(group="g")
+        def test_g3():
+            pytest.skip("skipped in the group")
+        """,
+    )
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["test_first.py ..F*", "test_second.py .s*"])
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED test_first.py::test_g1",
+            "PASSED test_first.py::test_between",
+            "PASSED test_second.py::test_before",
+            "SKIPPED [[]1[]] test_second.py:*: skipped in the group",
+            "FAILED test_first.py::test_g2 - assert 1 == 2",
+        ]
+    )
+
+
+def test_group_finished_while_another_ran_is_not_run_again(
+    pytester: pytest.Pytester,
+) -> None:
+    """The group's subprocess reports all its tests while the parent waits
+    for another subprocess: each test still runs once, in one subprocess."""
+    pytester.makeconftest(RECORDING_CONFTEST)
+    pytester.makepyfile(
+        test_once="""
+        import pytest
+
+        @pytest.mark.isolated(group="g")
+        def test_g1():
+            pass
+
+        @pytest.mark.isolated
+        def test_alone():
+            pass
+
+        @pytest.mark.isolated(group="g")
+        def test_g2():
+            pass
+
+        @pytest.mark.isolated(group="g")
+        def test_g3():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=4)
+    # read_events() fails if any test ran twice.
+    _, pid, order = read_events(pytester)
+    assert sorted(order) == [
+        f"test_once.py::test_{name}" for name in ("alone", "g1", "g2", "g3")
+    ]
+    group = {pid[f"test_once.py::test_g{n}"] for n in (1, 2, 3)}
+    assert len(group) == 1
