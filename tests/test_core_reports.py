@@ -61,10 +61,11 @@ def test_every_report_of_an_isolated_test(pytester: pytest.Pytester) -> None:
             assert compute() == 4
 
         @pytest.mark.isolated
-        def test_warns(record_property):
+        def test_warns(record_property, caplog):
             record_property("plain", "text")
             warnings.warn("warned in a subprocess", UserWarning)
             logging.getLogger("child.logger").warning("logged by a passing test")
+            assert caplog.messages == ["logged by a passing test"]
 
         def test_in_process():
             warnings.warn("warned in the parent", DeprecationWarning)
