@@ -356,7 +356,10 @@ class IsolationScheduler:
         self.config = config
         self.settings = settings
         self.capture = config.getoption("capture") != "no"
-        self.path0 = STARTUP_SYS_PATH[0] if STARTUP_SYS_PATH else ""
+        # pytest 9.2 inserts the pythonpath ini entries before it imports
+        # plugins; the directory Python itself put first comes after them.
+        added = {str(path) for path in config.getini("pythonpath")}
+        self.path0 = next((p for p in STARTUP_SYS_PATH if p not in added), "")
         self.inbox: queue.Queue[tuple[Child, Message]] = queue.Queue()
         self.groups: dict[pytest.Item, Group[pytest.Item]] = {}
         self.order: list[Group[pytest.Item]] = []
@@ -425,10 +428,12 @@ class IsolationScheduler:
                 self._launch(run)
             self._fill()
             self._handle(*self._next_message())
+        outcome = run.done.pop(item.nodeid)
         if not run.pending:
             run.release()  # every result is in: no need to wait for the exit
-            del self.runs[group.index]
-        return run.done.pop(item.nodeid)
+            if not run.done:  # and every one was reported
+                del self.runs[group.index]
+        return outcome
 
     def _exit_like_the_child(self, item: pytest.Item, run: GroupRun) -> None:
         """A test called pytest.exit() (or raised KeyboardInterrupt) in the
