@@ -438,6 +438,7 @@ def test_timeout_fails_the_running_test_with_the_stack(
     assert elapsed < 30
 
 
+@pytest.mark.slow
 def test_timeout_from_the_command_line_and_ini(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nisolated_timeout = 100\n")
     pytester.makepyfile(
@@ -463,6 +464,7 @@ def test_timeout_from_the_command_line_and_ini(pytester: pytest.Pytester) -> Non
 
 
 @posix_only
+@pytest.mark.slow
 def test_timeout_kills_grandchildren(pytester: pytest.Pytester) -> None:
     pidfile = pytester.path / "grandchild.pid"
     pytester.makepyfile(
