@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import functools
 import os
 import shutil
 import signal
@@ -163,6 +164,27 @@ class ChildPlugin:
 
     # -- collection --------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        """Walk only towards the group's files.
+
+        Given a file, pytest still lists its directory and makes a node for
+        every file there: a group would cost more in a larger suite.
+        """
+        if collection_path in self.wanted_paths:
+            return None
+        return True
+
+    @functools.cached_property
+    def wanted_paths(self) -> frozenset[Path]:
+        """The group's files and every directory above them."""
+        wanted: set[Path] = set()
+        for name in self.spec.files:
+            path = Path(name)
+            wanted.add(path)
+            wanted.update(path.parents)
+        return frozenset(wanted)
+
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         self.collected.setdefault(item.nodeid, item)
 
@@ -213,7 +235,8 @@ class ChildPlugin:
         assert self.commands is not None
         missing = [n for n in self.spec.nodeids if n not in self.collected]
         self.channel.send(EV_COLLECTED, missing=missing)
-        forks: set[int] = set()
+        forks: dict[int, str] = {}  # running forks: pid -> workdir
+        parent = os.getppid()
         with os.fdopen(self.commands, "rb") as commands:
             for line in commands:
                 spec = ChildSpec.from_json(line)
@@ -224,19 +247,23 @@ class ChildPlugin:
                         self._become_fork(spec)
                     finally:
                         os._exit(70)
-                forks.add(pid)
+                forks[pid] = spec.workdir
                 self.channel.send(EV_FORKED, workdir=spec.workdir, pid=pid)
                 threading.Thread(
                     target=self._wait_fork, args=(pid, forks), daemon=True
                 ).start()
-        # The parent is done, or gone: no fork may outlive it.
-        for pid in list(forks):
+        # The parent is done, or gone: no fork may outlive it, and a gone
+        # parent cannot remove their folders, nor this one.
+        for pid, workdir in list(forks.items()):
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
+            shutil.rmtree(workdir, ignore_errors=True)
+        if os.getppid() != parent:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def _wait_fork(self, pid: int, forks: set[int]) -> None:
+    def _wait_fork(self, pid: int, forks: dict[int, str]) -> None:
         _, status = os.waitpid(pid, 0)
-        forks.discard(pid)
+        forks.pop(pid, None)
         self.channel.send(
             EV_FORK_EXITED, pid=pid, returncode=os.waitstatus_to_exitcode(status)
         )
