@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import functools
+import io
 import os
 import shutil
 import signal
@@ -152,6 +153,11 @@ class ChildPlugin:
         # The terminal reporter was created while sys.stdout was os.devnull, so
         # the child's own session output goes nowhere; tests get the real one.
         sys.stdout = self.stdout
+        if self.spec.capture:
+            # Into the capture files at once: what a test prints just before
+            # its process dies must not die in a buffer with it.
+            sys.stdout = _unbuffered(1, sys.stdout)
+            sys.stderr = _unbuffered(2, sys.stderr)
         # pytest's faulthandler plugin pointed faulthandler at stderr; crashes
         # must go to the file the parent reads.
         faulthandler.enable(file=self.crash_file, all_threads=True)
@@ -412,6 +418,14 @@ def _drop_repeated_entries(
         while path.count(entry) > keep:
             first = path.index(entry)
             del path[path.index(entry, first + 1)]
+
+
+def _unbuffered(fd: int, like: IO[str]) -> IO[str]:
+    """A text stream on *fd* that writes through to the file at every call."""
+    raw = io.FileIO(fd, "w", closefd=False)
+    encoding = getattr(like, "encoding", None) or "utf-8"
+    errors = getattr(like, "errors", None) or "strict"
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, write_through=True)
 
 
 def _flush_std_streams() -> None:
