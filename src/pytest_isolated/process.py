@@ -13,6 +13,8 @@ block nor bloat the parent.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import os
 import queue
 import shutil
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -71,6 +74,57 @@ class Garbled:
 Message = Event | Exited | Garbled
 
 
+class Watchdog:
+    """One thread for all the session's deadlines: calls each action at its time.
+
+    A timer thread per child would cost a thread start per group, which is a
+    noticeable share of a forked group's few milliseconds.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, list[Callable[[], None] | None]]] = []
+        self._cond = threading.Condition()
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def at(self, when: float, action: Callable[[], None]) -> Callable[[], None]:
+        """Call *action* at time.time() *when*; returns a function that cancels."""
+        slot: list[Callable[[], None] | None] = [action]
+        with self._cond:
+            heapq.heappush(self._heap, (when, next(self._count), slot))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="pytest-isolated-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return lambda: slot.__setitem__(0, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][2][0] is None:
+                    heapq.heappop(self._heap)  # cancelled
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                delay = self._heap[0][0] - time.time()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                _, _, slot = heapq.heappop(self._heap)
+            action = slot[0]
+            if action is not None:
+                action()
+
+
+WATCHDOG = Watchdog()
+
+
+def _never() -> None:
+    """The cancel function of a deadline that was never set."""
+
+
 class Child:
     """One child interpreter: started at once, given its group later.
 
@@ -95,7 +149,7 @@ class Child:
         self.started_at: float | None = None
         self.returncode: int | None = None
         self.timed_out = False
-        self._timer: threading.Timer | None = None
+        self._cancel_deadline: Callable[[], None] = _never
         self._reader_done = threading.Event()
         outputs: list[IO[bytes]] = []
         if capture:
@@ -165,10 +219,7 @@ class Child:
             self.proc.stdin.write(spec.to_json())
             self.proc.stdin.flush()
         if spec.deadline is not None:
-            delay = max(0.0, spec.deadline - time.time())
-            self._timer = threading.Timer(delay, self._expire)
-            self._timer.daemon = True
-            self._timer.start()
+            self._cancel_deadline = WATCHDOG.at(spec.deadline, self._expire)
 
     def _expire(self) -> None:
         if self.returncode is None:
@@ -215,7 +266,10 @@ class Child:
                 self._decode(bytes(buffer), torn=True)
         finally:
             os.close(fd)
-            self._reader_done.set()
+            self._reader_finished()
+
+    def _reader_finished(self) -> None:
+        self._reader_done.set()
 
     def _decode(self, line: bytes, torn: bool = False) -> None:
         if not line.strip():
@@ -235,8 +289,7 @@ class Child:
         # forever: the reader keeps up with the pipe, a short grace suffices.
         self._reader_done.wait(timeout=2.0)
         self.returncode = returncode
-        if self._timer is not None:
-            self._timer.cancel()
+        self._cancel_deadline()
         self.inbox.put((self, Exited(returncode)))
 
     def kill(self) -> None:
@@ -273,8 +326,7 @@ class Child:
 
     def close(self) -> None:
         """After the exit: end what the child left running, remove its files."""
-        if self._timer is not None:
-            self._timer.cancel()
+        self._cancel_deadline()
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
@@ -324,9 +376,11 @@ class ForkedChild(Child):
         self.started_at: float | None = None
         self.returncode: int | None = None
         self.timed_out = False
-        self._timer: threading.Timer | None = None
+        self._cancel_deadline: Callable[[], None] = _never
         self._reader_done = threading.Event()
         self._exited = threading.Event()
+        self._exit_lock = threading.Lock()
+        self._exit_sent = False
         self._kill_requested = False
         self.fork_pid: int | None = None
         self.events_path = self.workdir / EVENTS_FIFO
@@ -338,7 +392,6 @@ class ForkedChild(Child):
             target=self._open_and_read, name="pytest-isolated-reader", daemon=True
         )
         self._reader.start()
-        self._waiter = threading.Thread(target=lambda: None, daemon=True)
 
     @property
     def pid(self) -> int:
@@ -360,21 +413,36 @@ class ForkedChild(Child):
         if self._kill_requested:
             self.kill()
         elif self._deadline is not None:
-            self._timer = threading.Timer(
-                max(0.0, self._deadline - time.time()), self._expire
-            )
-            self._timer.daemon = True
-            self._timer.start()
+            self._cancel_deadline = WATCHDOG.at(self._deadline, self._expire)
 
     def exited(self, returncode: int) -> None:
-        """The template reports the fork's exit (from a reader thread)."""
-        self._exited.set()
-        self._unblock_reader()
-        self._reader_done.wait(timeout=2.0)
+        """The template reports the fork's exit.
+
+        ``Exited`` follows the fork's last event: it is sent now if the event
+        reader is done, else by the reader when it is (at most two seconds
+        later: a grandchild may hold the FIFO open).
+        """
         self.returncode = returncode
-        if self._timer is not None:
-            self._timer.cancel()
-        self.inbox.put((self, Exited(returncode)))
+        self._cancel_deadline()
+        self._exited.set()
+        if self._reader_done.is_set():
+            self._send_exit()
+        else:
+            self._unblock_reader()
+            WATCHDOG.at(time.time() + 2.0, self._send_exit)
+
+    def _reader_finished(self) -> None:
+        self._reader_done.set()
+        if self._exited.is_set():
+            self._send_exit()
+
+    def _send_exit(self) -> None:
+        with self._exit_lock:
+            if self._exit_sent:
+                return
+            self._exit_sent = True
+        assert self.returncode is not None
+        self.inbox.put((self, Exited(self.returncode)))
 
     def _unblock_reader(self) -> None:
         """A fork that died before it opened its FIFO leaves the reader
@@ -401,8 +469,7 @@ class ForkedChild(Child):
                 os.killpg(self.fork_pid, signal.SIGKILL)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._cancel_deadline()
         self.reap_group()
         self._unblock_reader()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -454,14 +521,12 @@ class ForkTemplate:
             elif message.name == EV_FORK_EXITED:
                 forked = self.by_pid.pop(fields["pid"], None)
                 if forked is not None:
-                    threading.Thread(
-                        target=forked.exited, args=(fields["returncode"],), daemon=True
-                    ).start()
+                    forked.exited(fields["returncode"])
         elif isinstance(message, Exited):
             self.dead = True
             for forked in [*self.by_workdir.values(), *self.by_pid.values()]:
                 forked.kill()
-                threading.Thread(target=forked.exited, args=(-9,), daemon=True).start()
+                forked.exited(-signal.SIGKILL)
             self.by_workdir.clear()
             self.by_pid.clear()
 
