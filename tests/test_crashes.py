@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+
+from processes import alive
 
 posix_only = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals do not exist on Windows"
@@ -482,7 +482,7 @@ def test_timeout_kills_grandchildren(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
     pid = int(pidfile.read_text())
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 @posix_only
@@ -501,7 +501,7 @@ def test_finished_child_leaves_no_grandchild(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
-    assert not _alive(int(pidfile.read_text()))
+    assert not alive(int(pidfile.read_text()))
 
 
 @posix_only
@@ -541,7 +541,7 @@ def test_ctrl_c_stops_the_run_and_kills_the_tree(pytester: pytest.Pytester) -> N
         proc.kill()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED
     assert "KeyboardInterrupt" in out
-    assert not _alive(int(pidfile.read_text()))
+    assert not alive(int(pidfile.read_text()))
 
 
 def test_flooding_closing_and_lingering_outputs(pytester: pytest.Pytester) -> None:
@@ -581,15 +581,3 @@ def test_flooding_closing_and_lingering_outputs(pytester: pytest.Pytester) -> No
         ["*earlier bytes not shown*", "the end of the flood", "PASSED *::test_last"]
     )
     assert time.monotonic() - started < 60
-
-
-def _alive(pid: int) -> bool:
-    """Whether *pid* still runs (a zombie does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        return stat.read_text().split(") ")[-1][0] != "Z"
-    return True

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+
+from processes import alive
 
 posix_only = pytest.mark.skipif(
     sys.platform == "win32",
@@ -302,18 +302,6 @@ def test_children_do_not_outlive_a_killed_pytest(
         proc.wait()
     pids = [int(p) for p in pidfile.read_text().split()]
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in pids)
-
-
-def _alive(pid: int) -> bool:
-    """Whether *pid* still runs (a zombie does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        return stat.read_text().split(") ")[-1][0] != "Z"
-    return True
+    assert not any(alive(pid) for pid in pids)

@@ -141,16 +141,8 @@ class Child:
         env: dict[str, str],
         path0: str,
     ) -> None:
-        self.workdir = workdir = make_workdir()
-        self.capture = capture
-        self.inbox = inbox
-        self.env = env
-        self.spawned_at = time.time()
-        self.started_at: float | None = None
-        self.returncode: int | None = None
-        self.timed_out = False
-        self._cancel_deadline: Callable[[], None] = _never
-        self._reader_done = threading.Event()
+        self._init_state(inbox, capture, env)
+        workdir = self.workdir
         outputs: list[IO[bytes]] = []
         if capture:
             outputs = [
@@ -205,6 +197,24 @@ class Child:
             target=self._wait, name="pytest-isolated-waiter", daemon=True
         )
         self._waiter.start()
+
+    def _init_state(
+        self,
+        inbox: queue.Queue[tuple[Child, Message]],
+        capture: bool,
+        env: dict[str, str],
+    ) -> None:
+        """What every kind of child keeps: its folder, its outbox, its state."""
+        self.workdir = make_workdir()
+        self.capture = capture
+        self.inbox = inbox
+        self.env = env
+        self.spawned_at = time.time()
+        self.started_at: float | None = None
+        self.returncode: int | None = None
+        self.timed_out = False
+        self._cancel_deadline: Callable[[], None] = _never
+        self._reader_done = threading.Event()
 
     @property
     def pid(self) -> int:
@@ -367,17 +377,8 @@ class ForkedChild(Child):
         template: ForkTemplate,
         env: dict[str, str],
     ) -> None:
-        self.workdir = make_workdir()
-        self.capture = template.capture
-        self.inbox = inbox
-        self.env = env
+        self._init_state(inbox, template.capture, env)
         self.template = template
-        self.spawned_at = time.time()
-        self.started_at: float | None = None
-        self.returncode: int | None = None
-        self.timed_out = False
-        self._cancel_deadline: Callable[[], None] = _never
-        self._reader_done = threading.Event()
         self._exited = threading.Event()
         self._exit_lock = threading.Lock()
         self._exit_sent = False
