@@ -236,28 +236,31 @@ class ChildPlugin:
 
         The template has configured pytest and collected every isolated test,
         but never runs one: each fork starts from that state, runs its group
-        and exits.  The template reports each fork's pid and exit status.
+        and exits.  The fork for the next group is made ahead of its command
+        and waits for its spec on a pipe, so that the fork itself is off the
+        critical path.  The template reports each fork's pid and exit status.
         """
         assert self.commands is not None
         missing = [n for n in self.spec.nodeids if n not in self.collected]
         self.channel.send(EV_COLLECTED, missing=missing)
         forks: dict[int, str] = {}  # running forks: pid -> workdir
         parent = os.getppid()
+        spare = self._prefork()
         with os.fdopen(self.commands, "rb") as commands:
             for line in commands:
                 spec = ChildSpec.from_json(line)
-                _flush_std_streams()
-                pid = os.fork()
-                if pid == 0:  # pragma: no cover - runs in the fork
-                    try:
-                        self._become_fork(spec)
-                    finally:
-                        os._exit(70)
+                pid, to_fork = spare
+                os.write(to_fork, line)
+                os.close(to_fork)
                 forks[pid] = spec.workdir
                 self.channel.send(EV_FORKED, workdir=spec.workdir, pid=pid)
                 threading.Thread(
                     target=self._wait_fork, args=(pid, forks), daemon=True
                 ).start()
+                spare = self._prefork()
+        os.close(spare[1])  # the unneeded fork reads nothing and leaves
+        with contextlib.suppress(OSError):
+            os.waitpid(spare[0], 0)
         # The parent is done, or gone: no fork may outlive it, and a gone
         # parent cannot remove their folders, nor this one.
         for pid, workdir in list(forks.items()):
@@ -266,6 +269,24 @@ class ChildPlugin:
             shutil.rmtree(workdir, ignore_errors=True)
         if os.getppid() != parent:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _prefork(self) -> tuple[int, int]:
+        """Fork a child that waits for its spec; return its pid and its pipe."""
+        read_end, write_end = os.pipe()
+        _flush_std_streams()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the fork
+            try:
+                os.close(write_end)
+                with os.fdopen(read_end, "rb") as pipe:
+                    line = pipe.readline()
+                if not line:  # not needed after all
+                    os._exit(0)
+                self._become_fork(ChildSpec.from_json(line))  # exits
+            finally:
+                os._exit(70)
+        os.close(read_end)
+        return pid, write_end
 
     def _wait_fork(self, pid: int, forks: dict[int, str]) -> None:
         _, status = os.waitpid(pid, 0)
@@ -373,7 +394,8 @@ class ChildPlugin:
         return (yield from self._phase(item, "teardown"))
 
     def _phase(self, item: pytest.Item, when: str) -> Generator[None]:
-        self._arm_timeout_dump()
+        if self._shared_timer(item.config):
+            self._arm_timeout_dump()
         if not self.spec.capture:
             return (yield)
         _flush_std_streams()
@@ -385,15 +407,33 @@ class ChildPlugin:
             return (yield)
         finally:
             _flush_std_streams()
-            for key, name in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
-                text = read_tail(self.workdir / name, MAX_SECTION_BYTES)
-                item.add_report_section(when, key, text)
+            for fd, key, name in (
+                (1, "stdout", STDOUT_FILE),
+                (2, "stderr", STDERR_FILE),
+            ):
+                try:
+                    written = os.fstat(fd).st_size
+                except OSError:  # closed by the test: read the file by name
+                    written = 1
+                if written:
+                    text = read_tail(self.workdir / name, MAX_SECTION_BYTES)
+                    item.add_report_section(when, key, text)
+
+    @staticmethod
+    @functools.cache
+    def _shared_timer(config: pytest.Config) -> bool:
+        """Whether pytest's faulthandler_timeout uses (and cancels, after each
+        test) faulthandler's one timer, which then needs re-arming per phase."""
+        try:
+            return float(config.getini("faulthandler_timeout") or 0) > 0
+        except (ValueError, TypeError):
+            return False
 
     def _arm_timeout_dump(self) -> None:
         """Dump every thread's stack shortly before the parent's deadline.
 
-        Re-armed at each phase because pytest's own ``faulthandler_timeout``
-        shares faulthandler's single timer.
+        Armed when the group starts; re-armed at each phase only when pytest's
+        own ``faulthandler_timeout`` shares faulthandler's single timer.
         """
         if self.spec.deadline is None:
             return

@@ -140,7 +140,8 @@ class ChildSpec:
 
     def to_json(self) -> bytes:
         """One line of JSON."""
-        return json.dumps(dataclasses.asdict(self)).encode() + b"\n"
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return json.dumps(fields).encode() + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes) -> ChildSpec:
