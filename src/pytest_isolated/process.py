@@ -216,10 +216,6 @@ class Child:
         self._cancel_deadline: Callable[[], None] = _never
         self._reader_done = threading.Event()
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
     def start(self, spec: ChildSpec) -> None:
         """Give the child its work (one line on stdin); arm the deadline."""
         self.started_at = time.time()
@@ -393,10 +389,6 @@ class ForkedChild(Child):
             target=self._open_and_read, name="pytest-isolated-reader", daemon=True
         )
         self._reader.start()
-
-    @property
-    def pid(self) -> int:
-        return self.fork_pid or 0
 
     def _open_and_read(self) -> None:
         # Blocks until the fork opens its end (or close() opens it to give up).
