@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -16,3 +17,11 @@ def alive(pid: int) -> bool:
     if stat.exists():
         return stat.read_text().split(") ")[-1][0] != "Z"
     return True
+
+
+def wait_for(path: Path, timeout: float = 30.0) -> None:
+    """Wait until *path* exists: an isolated test writes it once it runs."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)

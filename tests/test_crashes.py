@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from processes import alive
+from processes import alive, wait_for
 
 posix_only = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals do not exist on Windows"
@@ -529,10 +529,7 @@ def test_ctrl_c_stops_the_run_and_kills_the_tree(pytester: pytest.Pytester) -> N
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert time.monotonic() < deadline, "the isolated test never started"
-            time.sleep(0.05)
+        wait_for(ready)
         interrupted = time.monotonic()
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from processes import alive
+from processes import alive, wait_for
 
 posix_only = pytest.mark.skipif(
     sys.platform == "win32",
@@ -293,10 +293,7 @@ def test_children_do_not_outlive_a_killed_pytest(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert time.monotonic() < deadline, "the isolated test never started"
-            time.sleep(0.05)
+        wait_for(ready)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
