@@ -7,6 +7,11 @@ assertion rewriting would then warn that it cannot rewrite it (an error under
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 __all__ = ["__version__"]
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("pytest-isolated")
+except PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "0.0.0"

@@ -1,16 +1,19 @@
-"""Every use of a private pytest or CPython API lives here, each with its reason.
+"""Every use of a private API (pytest's, CPython's, other plugins') lives here.
 
-Public API is used everywhere else.  These are needed because pytest exposes
-no public way to do the same thing; each is small and has been stable across
-pytest 8.0 - 9.2.
+Public API is used everywhere else.  Each function says why no public one
+serves; each is small and has been stable across pytest 8.0 - 9.2.  Imported
+on both sides of the process boundary: it imports no other module of ours.
 """
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
+import types
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _pytest._code.code import (
@@ -59,15 +62,114 @@ def capture_teardown_output(item: pytest.Item) -> AbstractContextManager[None]:
     return manager
 
 
-def base_temp(config: pytest.Config) -> Path:
-    """The parent's base temporary directory (created on first use).
+def base_temp(config: pytest.Config) -> Path | None:
+    """The parent's base temporary directory (created on first use), or None
+    under ``-p no:tmpdir``.
 
     Children get folders inside it, as pytest-xdist's workers do, so that they
     never prune or reuse the parent's ``tmp_path`` folders.  The factory is
     only public as a fixture, which a plugin hook cannot request.
     """
-    factory = config._tmp_path_factory  # type: ignore[attr-defined]
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        return None
     return Path(factory.getbasetemp())
+
+
+def set_basetemp(config: pytest.Config, path: Path) -> None:
+    """In a fork: make ``tmp_path`` folders under *path*, not the template's.
+
+    pytest empties a given basetemp on first use; forks sharing the
+    template's would delete each other's folders.  The factory has no public
+    way to be given another basetemp.
+    """
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        factory._given_basetemp = path
+        factory._basetemp = None
+
+
+def set_cache_dir(config: pytest.Config, path: Path) -> None:
+    """In a fork: the ``cache`` fixture's folder of its own, as a spawned
+    child has; ``Cache`` takes its folder only when it is made."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        cache._cachedir = path
+
+
+def disable_early_option(early_config: pytest.Config, dest: str) -> None:
+    """Unset an option before ``pytest_configure``: plugins such as pytest-cov
+    act on ``known_args_namespace`` while the initial conftests load, before
+    ``config.option`` exists; that namespace is not public."""
+    namespace = early_config.known_args_namespace
+    if getattr(namespace, dest, None):
+        setattr(namespace, dest, None)
+
+
+def set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    """Give *item* another node id, as pytest-xdist's workers do under
+    ``--dist loadgroup`` (``@<xdist_group>`` appended); there is no setter."""
+    item._nodeid = nodeid  # type: ignore[attr-defined]
+
+
+def current_frames() -> dict[int, types.FrameType]:
+    """Every thread's current frame, for a stack dump; CPython's only way."""
+    return sys._current_frames()
+
+
+def set_timeout_cancel(item: pytest.Item, cancel: Any) -> None:
+    """pytest-timeout cancels a timer that a ``pytest_timeout_set_timer``
+    implementation armed by calling ``item.cancel_timeout``, its private
+    attribute."""
+    item.cancel_timeout = cancel  # type: ignore[attr-defined]
+
+
+def rerun_filters_allow(
+    item: pytest.Item, report: pytest.TestReport, exc: BaseException
+) -> bool:
+    """Whether pytest-rerunfailures' ``--only-rerun``, ``--rerun-except`` and
+    ``condition=`` let *item* run again after *exc*.  Its functions for this
+    are private; without them (another version), a rerun is allowed."""
+    import pytest_rerunfailures as rerun  # type: ignore[import-untyped]
+
+    try:
+        raise exc  # an exception with a traceback, as the filters expect
+    except BaseException as raised:  # noqa: BLE001
+        excinfo = pytest.ExceptionInfo.from_exception(raised)
+    hard_fail = getattr(rerun, "_should_hard_fail_on_error", None)
+    if hard_fail is not None and hard_fail(item, report, excinfo):
+        return False
+    condition = getattr(rerun, "get_reruns_condition", None)
+    return condition is None or bool(condition(item))
+
+
+def stop_rerunfailures_server(config: pytest.Config) -> None:
+    """In a child: end the status server pytest-rerunfailures starts for
+    pytest-xdist workers (a child has none).  Its thread would keep a fork
+    template from forking; the server and its thread are not public."""
+    import socket
+    import threading
+
+    db = getattr(config, "failures_db", None)
+    sock = getattr(db, "sock", None)
+    if not isinstance(sock, socket.socket) or not hasattr(db, "run_server"):
+        return
+    import pytest_rerunfailures as rerun
+
+    config.failures_db = rerun.StatusDB()  # type: ignore[attr-defined]
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    for thread in threading.enumerate():
+        if thread.name.endswith("(run_server)"):
+            thread.join(timeout=5.0)
+
+
+def split_scope(scheduling: Any, nodeid: str) -> str:
+    """The work unit pytest-xdist's scope scheduling puts *nodeid* in (module,
+    class, file or xdist_group); xdist's only way is this private method."""
+    unit: str = scheduling._split_scope(nodeid)
+    return unit
 
 
 def xfail_reason(item: pytest.Item) -> tuple[str, bool] | None:

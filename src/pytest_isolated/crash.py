@@ -46,8 +46,17 @@ class Cause:
     details: str = ""
 
 
+class SubprocessDied(Exception):
+    """Stands for a lost test where a plugin's filter expects an exception
+    (pytest-rerunfailures' ``--only-rerun``): its text is the cause's summary."""
+
+
 def describe_exit(returncode: int) -> tuple[Literal["crash", "exit"], str]:
     """pytest-forked's words for how a process ended."""
+    if sys.platform == "win32" and returncode & 0xFFFFFFFF in _NTSTATUS:
+        # Checked first: read as a signed 32-bit number, a status is negative.
+        code = returncode & 0xFFFFFFFF
+        return "crash", f"CRASHED with status 0x{code:08X} ({_NTSTATUS[code]})"
     if returncode < 0:
         number = -returncode
         try:
@@ -55,9 +64,6 @@ def describe_exit(returncode: int) -> tuple[Literal["crash", "exit"], str]:
         except ValueError:
             name = "unknown signal"
         return "crash", f"CRASHED with signal {number} ({name})"
-    if sys.platform == "win32" and returncode & 0xFFFFFFFF in _NTSTATUS:
-        code = returncode & 0xFFFFFFFF
-        return "crash", f"CRASHED with status 0x{code:08X} ({_NTSTATUS[code]})"
     return "exit", f"EXITED with status {returncode}"
 
 

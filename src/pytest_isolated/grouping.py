@@ -28,6 +28,8 @@ class Group(Generic[T]):
     timeout: Timeout
     #: Must not run beside other groups (any of its tests' markers said so).
     exclusive: bool = False
+    #: Asked for in pytest-forked's spelling (every test of it was).
+    forked: bool = True
 
 
 def plan_groups(
@@ -45,6 +47,7 @@ def plan_groups(
             groups[request.key] = group
         group.items.append(item)
         group.exclusive = group.exclusive or request.exclusive
+        group.forked = group.forked and request.forked
         group.timeout = _combine(group.timeout, request.timeout, default)
         by_item[item] = group
     return by_item

@@ -1,77 +1,112 @@
-"""Other plugins, on both sides of the process boundary.
+"""Adapters for other plugins, each behind a hook, registered only when needed.
 
 pytest-timeout
     Its timer belongs to the process that runs the test.  In the parent it is
     not armed for an isolated test (it would fire while the parent waits for
     the subprocess, and its ``thread`` method would end the whole session); in
-    the subprocess it runs as usual.  Its ``thread`` method prints the stacks to
-    the terminal and calls ``os._exit(1)``; the subprocess's terminal is no
-    one's, so there the same report goes to the subprocess's stderr, which the
-    crash report of the test shows ("+++ Timeout +++").
+    the subprocess it runs as usual.  Its ``thread`` method prints the stacks
+    to the terminal and calls ``os._exit(1)``; the subprocess's terminal is no
+    one's, so there the same report goes to the subprocess's stderr, which
+    the test's crash report shows, and the parent is told the cause first.
+
+pytest-rerunfailures
+    A test whose subprocess died runs again in a fresh one while its reruns,
+    ``--only-rerun``, ``--rerun-except`` and ``condition=`` allow
+    (``pytest_isolated_crash``).  The filters see the crash as a
+    :class:`~pytest_isolated.crash.SubprocessDied` exception whose text is
+    the cause (``CRASHED with signal 11 (SIGSEGV)``).
 
 pytest-randomly
     The subprocess must use the parent's seed, so that an isolated test draws
-    the same random numbers as it would in process: see :func:`child_args`.
+    the same random numbers as it would in process
+    (``pytest_isolated_child_args``).
 
 coverage.py and pytest-cov
     A subprocess is measured by coverage.py itself (``[run] patch =
     subprocess``); the parent's pytest-cov must combine only once every
     child has written its data: see :class:`CoverageDrain`.
-
-Everything here is registered only when the plugin concerned is loaded.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
 
-from pytest_isolated.settings import Settings, resolve_request
+from pytest_isolated import _compat
+from pytest_isolated.crash import Cause, SubprocessDied
+from pytest_isolated.protocol import CHILD_PLUGIN_NAME, EV_PLUGIN_TIMEOUT
+from pytest_isolated.settings import Settings, request_of
 
-PARENT_TIMEOUT_PLUGIN = "pytest-isolated-timeout"
-CHILD_TIMEOUT_PLUGIN = "pytest-isolated-child-timeout"
-COVERAGE_PLUGIN = "pytest-isolated-coverage"
+PREFIX = "pytest-isolated-adapter-"
 
 
-def register_parent(config: pytest.Config, settings: Settings, scheduler: str) -> None:
+def register_parent(
+    config: pytest.Config, settings: Settings, finish: Callable[[], None]
+) -> None:
+    """The parent's adapters; *finish* reaps every child (idempotent)."""
+    plugins: dict[str, object] = {}
     if config.pluginmanager.has_plugin("timeout"):
-        plugin = ParentTimeout(settings)
-        config.pluginmanager.register(plugin, PARENT_TIMEOUT_PLUGIN)
+        plugins["timeout"] = ParentTimeout(settings)
     if config.pluginmanager.has_plugin("_cov"):  # pytest-cov, measuring
-        config.pluginmanager.register(CoverageDrain(scheduler), COVERAGE_PLUGIN)
+        plugins["coverage"] = CoverageDrain(finish)
+    if config.pluginmanager.has_plugin("rerunfailures"):
+        plugins["rerunfailures"] = CrashReruns()
+    if config.pluginmanager.has_plugin("randomly"):
+        plugins["randomly"] = RandomlySeed()
+    for name, plugin in plugins.items():
+        config.pluginmanager.register(plugin, PREFIX + name)
 
 
 def register_child(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin("timeout"):
-        config.pluginmanager.register(ChildTimeout(), CHILD_TIMEOUT_PLUGIN)
+        config.pluginmanager.register(ChildTimeout(), PREFIX + "child-timeout")
+    if config.pluginmanager.has_plugin("rerunfailures"):
+        config.pluginmanager.register(ChildReruns(), PREFIX + "child-reruns")
+
+
+class ChildReruns:
+    """pytest-rerunfailures in a child: no status server for xdist workers
+    (its thread would keep the fork template from forking)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        _compat.stop_rerunfailures_server(config)
 
 
 def unregister(config: pytest.Config) -> None:
-    for name in (PARENT_TIMEOUT_PLUGIN, CHILD_TIMEOUT_PLUGIN, COVERAGE_PLUGIN):
-        plugin = config.pluginmanager.get_plugin(name)
-        if plugin is not None:
+    for name, plugin in list(config.pluginmanager.list_name_plugin()):
+        if name is not None and name.startswith(PREFIX):
             config.pluginmanager.unregister(plugin, name)
 
 
-def child_args(config: pytest.Config) -> list[str]:
-    """Options the subprocess needs on top of the parent's command line.
+class RandomlySeed:
+    """``--randomly-seed``: the seed the parent resolved (``default`` and
+    ``last`` resolve differently in another process, with another cache)."""
 
-    ``--randomly-seed``: the seed the parent resolved (``default`` and
-    ``last`` resolve differently in another process, with another cache).
-    """
-    args: list[str] = []
-    if config.pluginmanager.has_plugin("randomly"):
+    def pytest_isolated_child_args(self, config: pytest.Config) -> list[str]:
         seed = config.getoption("randomly_seed", None)
-        if isinstance(seed, int):
-            args.append(f"--randomly-seed={seed}")
-    return args
+        return [f"--randomly-seed={seed}"] if isinstance(seed, int) else []
+
+
+class CrashReruns:
+    """pytest-rerunfailures' policy for tests whose subprocess died."""
+
+    def pytest_isolated_crash(
+        self, item: pytest.Item, cause: Cause, report: pytest.TestReport, attempt: int
+    ) -> bool | None:
+        import pytest_rerunfailures  # type: ignore[import-untyped]
+
+        reruns = pytest_rerunfailures.get_reruns_count(item)
+        if not reruns or attempt > reruns:
+            return None
+        exc = SubprocessDied(cause.summary)
+        return True if _compat.rerun_filters_allow(item, report, exc) else None
 
 
 class ParentTimeout:
@@ -81,7 +116,7 @@ class ParentTimeout:
         self.settings = settings
 
     def _isolated(self, item: pytest.Item) -> bool:
-        return resolve_request(item, self.settings.isolate_all) is not None
+        return request_of(item, self.settings.isolate_all) is not None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> bool | None:
@@ -98,8 +133,8 @@ class CoverageDrain:
     only at ``pytest_sessionfinish``.  So with pytest-cov measuring, the
     reaping (and the end of a pre-started interpreter) comes first."""
 
-    def __init__(self, scheduler: str) -> None:
-        self.scheduler = scheduler
+    def __init__(self, finish: Callable[[], None]) -> None:
+        self.finish = finish
 
     # trylast: inside pytest-cov's own wrapper, so this ends before it combines.
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -109,10 +144,7 @@ class CoverageDrain:
         try:
             return (yield)
         finally:
-            plugin = session.config.pluginmanager.get_plugin(self.scheduler)
-            finish = getattr(plugin, "pytest_sessionfinish", None)
-            if finish is not None:
-                finish()  # stops what runs, waits for the children; idempotent
+            self.finish()
 
 
 class ChildTimeout:
@@ -130,7 +162,7 @@ class ChildTimeout:
             timer.cancel()
             timer.join()
 
-        item.cancel_timeout = cancel  # type: ignore[attr-defined]  # pytest-timeout's
+        _compat.set_timeout_cancel(item, cancel)
         timer.start()
         return True
 
@@ -140,14 +172,18 @@ def _timeout_thread(item: pytest.Item, settings: Any) -> None:
 
     if not settings.disable_debugger_detection and pytest_timeout.is_debugging():
         return
+    what = f"Timeout (>{settings.timeout}s) from pytest-timeout"
+    child: Any = item.config.pluginmanager.get_plugin(CHILD_PLUGIN_NAME)
     out = sys.__stderr__
     try:
+        child.channel.send(
+            EV_PLUGIN_TIMEOUT, summary=f"{what} (thread method: EXITED with status 1)"
+        )
         if out is not None:
             current = threading.get_ident()
             names = {t.ident: t.name for t in threading.enumerate()}
-            lines = [f"\n{'+' * 20} Timeout {'+' * 20}\n"]
-            lines.append(f"Timeout (>{settings.timeout}s) from pytest-timeout.\n")
-            for ident, frame in sys._current_frames().items():
+            lines = [f"\n{'+' * 20} Timeout {'+' * 20}\n", f"{what}.\n"]
+            for ident, frame in _compat.current_frames().items():
                 if ident != current:
                     name = names.get(ident, "<unknown>")
                     lines.append(f"{'~' * 10} Stack of {name} ({ident}) {'~' * 10}\n")
@@ -157,28 +193,3 @@ def _timeout_thread(item: pytest.Item, settings: Any) -> None:
             out.flush()
     finally:
         os._exit(1)
-
-
-#: The banner :func:`_timeout_thread` writes around its report.
-TIMEOUT_BANNER = f"{'+' * 20} Timeout {'+' * 20}"
-
-
-def timeout_exit_summary(returncode: int, stderr: str) -> str | None:
-    """The short summary for a child that pytest-timeout's ``thread`` method
-    ended (exit status 1 after the banner), else None."""
-    if returncode != 1 or TIMEOUT_BANNER not in stderr:
-        return None
-    found = re.search(r"Timeout \(>[^)]*\) from pytest-timeout\.", stderr)
-    what = found.group(0).rstrip(".") if found else "Timeout from pytest-timeout"
-    return f"{what} (thread method: EXITED with status 1)"
-
-
-def crash_reruns_left(item: pytest.Item, attempts: int) -> bool:
-    """Whether pytest-rerunfailures (``--reruns``, ``@pytest.mark.flaky``) allows
-    one more attempt of *item* after *attempts* crashed ones."""
-    if not item.config.pluginmanager.has_plugin("rerunfailures"):
-        return False
-    import pytest_rerunfailures  # type: ignore[import-untyped]
-
-    reruns = pytest_rerunfailures.get_reruns_count(item)
-    return bool(reruns) and attempts <= reruns

@@ -1,21 +1,39 @@
 """pytest-isolated: run marked tests in fresh Python subprocesses.
 
-The entry point: options, the ini key, the markers, and the registration of
-the parent-side scheduler (``session.IsolationScheduler``) when isolation is on.
-Inside a subprocess started by this plugin the child plugin is registered
-instead, and this module stays passive.
+The entry point: options, ini keys, markers, our hookspecs, and the
+registration of the parent-side scheduler (``scheduler.IsolationScheduler``)
+and the adapters for other plugins when isolation is on; everything is
+unregistered at unconfigure.  Inside a subprocess started by this plugin the
+child plugin is in charge, and this module only adds the child's adapters.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Generator
+
 import pytest
 
-from pytest_isolated import forked, integrations, settings
+from pytest_isolated import forked, hooks, integrations, settings
+from pytest_isolated.pool import STARTUP_PATH
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
-from pytest_isolated.session import IsolationScheduler
+from pytest_isolated.scheduler import IsolationScheduler
 
 SCHEDULER_NAME = "pytest-isolated"
 settings_key = pytest.StashKey[settings.Settings]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None]:
+    """Note ``sys.path`` before conftests and ``pythonpath`` change it: a
+    child starts from this session's path, not from the one the plugin was
+    first imported with (a second ``pytest.main()`` may have another)."""
+    early_config.stash[STARTUP_PATH] = list(sys.path)
+    return (yield)
 
 
 def pytest_addoption(
@@ -68,14 +86,13 @@ def pytest_configure(config: pytest.Config) -> None:
     resolved = settings.resolve_settings(config)
     config.stash[settings_key] = resolved
     if not resolved.disabled:
-        config.pluginmanager.register(
-            IsolationScheduler(config, resolved), SCHEDULER_NAME
-        )
-        integrations.register_parent(config, resolved, SCHEDULER_NAME)
+        scheduler = IsolationScheduler(config, resolved)
+        config.pluginmanager.register(scheduler, SCHEDULER_NAME)
+        integrations.register_parent(config, resolved, scheduler.pytest_sessionfinish)
         if config.pluginmanager.has_plugin("xdist"):
             from pytest_isolated import xdist  # imports pytest-xdist
 
-            xdist.register(config, resolved, SCHEDULER_NAME)
+            xdist.register(config, resolved, scheduler.incidents)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -87,3 +104,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     scheduler = config.pluginmanager.get_plugin(SCHEDULER_NAME)
     if scheduler is not None:
         config.pluginmanager.unregister(scheduler, SCHEDULER_NAME)
+    if settings_key in config.stash:
+        del config.stash[settings_key]

@@ -36,18 +36,26 @@ EV_REPORT = "report"  # fields: report (serialised TestReport)
 EV_WARNING = "warning"  # fields: nodeid, when, warning
 EV_LOGFINISH = "logfinish"  # fields: nodeid
 EV_INTERNAL_ERROR = "internal_error"  # fields: text
+EV_PLUGIN_TIMEOUT = "plugin_timeout"  # a plugin's timer ends the child; field: summary
 EV_EXIT = "exit"  # pytest.exit() or KeyboardInterrupt; fields: reason, returncode
 EV_FINISHED = "finished"  # fields: exitstatus
 # A fork template's own events.
 EV_FORKED = "forked"  # fields: workdir (the group's), pid
 EV_FORK_EXITED = "fork_exited"  # fields: pid, returncode
+EV_SPARE = "spare"  # a fork stands ready (ok), or cannot (reason); fields: ok, reason
 
 
 def to_wire(value: Any) -> Any:
     """Return *value* as plain JSON data: tuples tagged, the unknown as repr."""
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):  # IntEnum, pytest.ExitCode, HTTPStatus: numbers
+        return int(value)
+    if isinstance(value, str):
         # ``str`` subclasses (pytest 9.2's node ids among them) become plain str.
-        return value if type(value) in (bool, int, str) or value is None else str(value)
+        return str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, tuple):
@@ -115,8 +123,11 @@ class ChildSpec:
     files: list[str]
     #: Node ids to run, in run order.
     nodeids: list[str]
-    #: The parent's ``sys.path`` as it was before pytest changed it.
+    #: The parent's ``sys.path`` as it was before conftests changed it: entries
+    #: the child's own start-up path lacks are appended to it.
     sys_path: list[str]
+    #: The parent's ``sys.argv``.
+    argv: list[str]
     #: The directory pytest was invoked from (decides rootdir and relative args).
     invocation_dir: str
     #: The working directory when the group starts.
@@ -127,8 +138,9 @@ class ChildSpec:
     basetemp: str
     #: Private directory of this child (cache, crash and timeout dumps).
     workdir: str
-    #: ``time.time()`` at which the parent kills the child, or None.
-    deadline: float | None
+    #: Seconds from the start of the group after which the parent kills the
+    #: child (for a fork template: the limit of its collection), or None.
+    timeout: float | None
     #: Seconds before the deadline at which the child dumps its stacks.
     dump_margin: float
     #: Whether the child's fds 1 and 2 are capture files (else the terminal).
@@ -198,15 +210,29 @@ def warning_from_wire(data: dict[str, Any]) -> warnings.WarningMessage:
     category: type[Warning] = UserWarning
     module_name, name = data.get("category_module"), data.get("category_name")
     if module_name and name:
-        found = getattr(sys.modules.get(module_name), name, None)
+        found: Any = sys.modules.get(module_name)
+        for part in name.split("."):  # a class nested in a class
+            found = getattr(found, part, None)
         if isinstance(found, type) and issubclass(found, Warning):
             category = found
         else:
-            category = type(name, (Warning,), {"__module__": module_name})
+            category = _stand_in(module_name, name, Warning)
+    try:
+        message = category(data["message"])
+    except Exception:  # noqa: BLE001 - a constructor that wants other arguments
+        # As pytest-xdist does: a stand-in of the same name carries the text.
+        category = _stand_in(category.__module__, category.__qualname__, UserWarning)
+        message = category(data["message"])
     return warnings.WarningMessage(
-        message=category(data["message"]),
+        message=message,
         category=category,
         filename=data["filename"],
         lineno=data["lineno"],
         line=data.get("line"),
     )
+
+
+def _stand_in(module: str, qualname: str, base: type[Warning]) -> type[Warning]:
+    """A warning class that prints like *module*.*qualname*, built from text."""
+    name = qualname.rpartition(".")[2]
+    return type(name, (base,), {"__module__": module, "__qualname__": qualname})

@@ -37,14 +37,15 @@ HELP_TIMEOUT = (
     f"subprocess; 0 means none (default: {DEFAULT_TIMEOUT:g})"
 )
 HELP_START = (
-    "how subprocesses start: 'prestart' (default: the next interpreter is started "
-    "while a group runs), 'spawn' (each when its group starts), or 'fork' (POSIX: "
+    "how subprocesses start: 'auto' (default: pytest-forked's tests are forked on "
+    "Linux, others prestarted), 'prestart' (the next interpreter is started while "
+    "a group runs), 'spawn' (each when its group starts), or 'fork' (POSIX: "
     "forked from a template process that has collected the tests)"
 )
 HELP_PARALLEL = (
     "run up to N isolated groups at once ('auto': the usable cores; default 1)"
 )
-START_METHODS = ("prestart", "spawn", "fork")
+START_METHODS = ("auto", "prestart", "spawn", "fork")
 MARKER_DOC = (
     "isolated(group=None, timeout=None, exclusive=False): run the test in a fresh "
     "Python subprocess. Tests with the same group name share one subprocess; "
@@ -72,8 +73,8 @@ class Settings:
     isolate_all: bool
     disabled: bool
     timeout: Timeout
-    #: How interpreters start: "spawn", "prestart" or "fork" (see START_METHODS).
-    start: str = "prestart"
+    #: How interpreters start: one of START_METHODS.
+    start: str = "auto"
     #: How many groups may run at once.
     parallel: int = 1
 
@@ -90,6 +91,8 @@ class Request:
     timeout: Timeout | None
     #: The group must not run beside other groups (``exclusive=True``).
     exclusive: bool = False
+    #: Asked for in pytest-forked's spelling (``forked``, ``--forked``).
+    forked: bool = False
 
 
 def parse_seconds(value: object) -> float | None:
@@ -129,7 +132,7 @@ def parse_parallel(value: object) -> int:
         return usable_cores()
     if isinstance(text, int) and not isinstance(text, bool):
         number = text
-    elif isinstance(text, str) and text.isdigit():
+    elif isinstance(text, str) and text.isascii() and text.isdigit():
         number = int(text)
     else:
         raise ValueError(problem)
@@ -212,7 +215,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         isolate_all=isolate_all,
         disabled=disabled,
         timeout=timeout,
-        start=start or "prestart",
+        start=start or "auto",
         parallel=parallel or 1,
     )
 
@@ -297,17 +300,29 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
     closest = _closest(item, (MARKER, FORKED_MARKER) if forked else (MARKER,))
     if closest is None:
         if isolate_all:
-            return Request(("node", item.nodeid), item.nodeid, None)
+            by_forked = forked and bool(item.config.getoption("forked", False))
+            return Request(("node", item.nodeid), item.nodeid, None, forked=by_forked)
         return None
     node, mark = closest
     if mark.name == FORKED_MARKER:
-        return Request(("node", item.nodeid), item.nodeid, None)
+        return Request(("node", item.nodeid), item.nodeid, None, forked=True)
     args = parse_marker(mark, item.nodeid)
     if args.group is not None:
         key, name = ("group", args.group), args.group
     else:
         key, name = ("node", node.nodeid), node.nodeid
     return Request(key, name, args.timeout, args.exclusive)
+
+
+#: Each item's request, decided once (None: not isolated).
+REQUEST_KEY = pytest.StashKey[Request | None]()
+
+
+def request_of(item: pytest.Item, isolate_all: bool) -> Request | None:
+    """:func:`resolve_request`, decided once per item and kept in its stash."""
+    if REQUEST_KEY not in item.stash:
+        item.stash[REQUEST_KEY] = resolve_request(item, isolate_all)
+    return item.stash[REQUEST_KEY]
 
 
 def _closest(

@@ -23,6 +23,7 @@ Loaded only when pytest-xdist is: this module imports it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -42,8 +43,10 @@ from xdist.scheduler import (  # type: ignore[import-untyped]
 )
 from xdist.workermanage import WorkerController  # type: ignore[import-untyped]
 
+from pytest_isolated import _compat
 from pytest_isolated.crash import Cause
-from pytest_isolated.settings import Settings, resolve_request
+from pytest_isolated.grouprun import Incident
+from pytest_isolated.settings import Settings, request_of
 
 PLUGIN_NAME = "pytest-isolated-xdist"
 
@@ -64,14 +67,16 @@ _SPLITTING = (
 )
 
 
-def register(config: pytest.Config, settings: Settings, scheduler: str) -> None:
+def register(
+    config: pytest.Config, settings: Settings, incidents: list[Incident]
+) -> None:
     """Register the controller's or the worker's side, whichever this is."""
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None:
         path = workerinput.get(GROUPS_FILE_KEY)
-        plugin: object = WorkerSide(config, settings, path, scheduler)
+        plugin: object = WorkerSide(config, settings, path, incidents)
     elif config.getoption("dist", "no") != "no":
-        plugin = ControllerSide(config, scheduler)
+        plugin = ControllerSide(incidents)
     else:
         return
     config.pluginmanager.register(plugin, PLUGIN_NAME)
@@ -96,12 +101,12 @@ class WorkerSide:
         config: pytest.Config,
         settings: Settings,
         path: str | None,
-        scheduler: str,
+        incidents: list[Incident],
     ) -> None:
         self.config = config
         self.settings = settings
         self.path = Path(path) if path else None
-        self.scheduler = scheduler
+        self.incidents = incidents
 
     # tryfirst: xdist's worker reports its collection to the controller in its
     # own pytest_collection_finish; the file must be complete before that.
@@ -111,7 +116,7 @@ class WorkerSide:
             return
         by_key: dict[tuple[str, str], list[str]] = {}
         for item in session.items:
-            request = resolve_request(item, self.settings.isolate_all)
+            request = request_of(item, self.settings.isolate_all)
             if request is not None:
                 by_key.setdefault(request.key, []).append(item.nodeid)
         groups = [nodeids for nodeids in by_key.values() if len(nodeids) > 1]
@@ -121,12 +126,9 @@ class WorkerSide:
 
     def pytest_sessionfinish(self) -> None:
         # xdist sends workeroutput after every pytest_sessionfinish ran.
-        scheduler = self.config.pluginmanager.get_plugin(self.scheduler)
-        incidents = getattr(scheduler, "incidents", [])
         workeroutput: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
         workeroutput[INCIDENTS_KEY] = [
-            [group, nodeid, cause.kind, cause.summary]
-            for group, nodeid, cause in incidents
+            [i.group, i.nodeid, i.cause.kind, i.cause.summary] for i in self.incidents
         ]
 
 
@@ -137,9 +139,8 @@ class ControllerSide:
     """In the controller: hand out file names, wrap the scheduler, and list the
     workers' crashes and timeouts in the controller's summary."""
 
-    def __init__(self, config: pytest.Config, scheduler: str) -> None:
-        self.config = config
-        self.scheduler = scheduler
+    def __init__(self, incidents: list[Incident]) -> None:
+        self.incidents = incidents
         self.directory = Path(tempfile.mkdtemp(prefix="pytest-isolated-xdist-"))
 
     def pytest_configure_node(self, node: WorkerController) -> None:
@@ -156,13 +157,9 @@ class ControllerSide:
         return chosen
 
     def pytest_testnodedown(self, node: WorkerController, error: object) -> None:
-        scheduler = self.config.pluginmanager.get_plugin(self.scheduler)
-        incidents = getattr(scheduler, "incidents", None)
         output: dict[str, Any] = getattr(node, "workeroutput", None) or {}
-        if incidents is None:
-            return
         for group, nodeid, kind, summary in output.get(INCIDENTS_KEY, []):
-            incidents.append((group, nodeid, Cause(kind, summary)))
+            self.incidents.append(Incident(group, nodeid, Cause(kind, summary)))
 
     def cleanup(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -226,6 +223,7 @@ class MergedScopeScheduling(LoadScopeScheduling):  # type: ignore[misc]
         super().__init__(config, log)
         self.units = units
 
+    # xdist's extension point for scope scheduling is this private method.
     def _split_scope(self, nodeid: str) -> str:
         return self.units.get(nodeid, nodeid)
 
@@ -317,7 +315,7 @@ class GroupAwareScheduling:
         collection = next(iter(self._collections.values()), [])
         default = self.default
         if isinstance(default, LoadScopeScheduling):
-            unit_of = default._split_scope  # module, class, file or xdist_group
+            unit_of: Any = functools.partial(_compat.split_scope, default)
         else:  # load, worksteal: each test is a unit
             unit_of = str
         units = merge_units(collection, unit_of, groups)

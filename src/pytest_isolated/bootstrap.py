@@ -1,0 +1,121 @@
+"""Child side: the entry point of every child interpreter.
+
+Started by the parent as ``python -c <bootstrap> CHANNEL WORKDIR`` (see
+``process._bootstrap``).  It reads a :class:`~pytest_isolated.protocol.ChildSpec`
+from stdin, takes the import environment, ``sys.argv``, environment and
+directory of the parent, points the crash and timeout dumps at its work
+folder, and runs ``pytest.main()`` with the parent's command line and the
+child plugin.  The parent starts the interpreter with its own ``sys.path[0]``,
+so even the import of pytest below resolves as it did in the parent.
+
+Imports only the child-side modules of the package and ``protocol``: nothing
+of the parent side is loaded in a child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from pytest_isolated.channel import Channel, open_channel
+from pytest_isolated.child import ChildPlugin
+from pytest_isolated.dumps import Dumps
+from pytest_isolated.protocol import (
+    EV_FINISHED,
+    EV_INTERNAL_ERROR,
+    EV_STARTED,
+    ChildSpec,
+)
+from pytest_isolated.stdio import flush_std_streams
+
+#: The folder the bootstrap appended to ``sys.path`` to find this package.
+PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+
+
+def main() -> int:
+    """Entry point: ``sys.argv[1]`` names the event channel, ``[2]`` the folder."""
+    channel = Channel(open_channel(sys.argv[1]))
+    workdir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(os.devnull)
+    line = sys.stdin.buffer.readline()
+    if not line:  # a pre-started interpreter that was not needed
+        shutil.rmtree(workdir, ignore_errors=True)
+        return 0
+    spec = ChildSpec.from_json(line)
+    # The parent keeps stdin open while it lives: a fork template reads its
+    # commands there, other children watch it for the parent's death.
+    commands: int | None = os.dup(0)
+    if not spec.template:
+        assert commands is not None
+        _watch_parent(commands, workdir)
+        commands = None
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    _take_path(spec.sys_path)
+    if spec.argv:
+        sys.argv[:] = spec.argv
+    # The interpreter may have been started before the group: take the
+    # environment as it is now, as a freshly started one would have.
+    os.environ.clear()
+    os.environ.update(spec.env)
+    os.chdir(spec.invocation_dir)
+    dumps = Dumps(workdir, spec.timeout, spec.dump_margin)
+    channel.send(EV_STARTED, pid=os.getpid())
+    stdout = sys.stdout
+    plugin = ChildPlugin(spec, channel, stdout, dumps, commands)
+    # See ChildPlugin.pytest_configure_late: pytest's own output goes nowhere.
+    with open(os.devnull, "w") as null:
+        sys.stdout = null
+        try:
+            exitstatus = int(pytest.main(spec.args, plugins=[plugin]))
+        except BaseException as exc:  # noqa: BLE001 - reported, then the child ends
+            channel.send(EV_INTERNAL_ERROR, text=f"{type(exc).__name__}: {exc}")
+            exitstatus = 3
+        finally:
+            sys.stdout = stdout
+    flush_std_streams()
+    channel.send(EV_FINISHED, exitstatus=exitstatus)
+    return exitstatus
+
+
+def _take_path(parent: list[str]) -> None:
+    """The import path of a fresh interpreter, as the parent's started.
+
+    This interpreter computed its own (the parent's ``sys.path[0]``,
+    ``PYTHONPATH``, site-packages and ``.pth`` files); entries the parent had
+    when its pytest started and this one lacks (added by a ``sitecustomize``
+    or by the code that called ``pytest.main()``) are appended.  Conftest and
+    rootdir entries are added again by this child's own pytest.
+    """
+    extra = sys.path.count(PACKAGE_PARENT) > parent.count(PACKAGE_PARENT)
+    if sys.path and sys.path[-1] == PACKAGE_PARENT and extra:
+        sys.path.pop()  # only the bootstrap needed it
+    own = set(sys.path)
+    sys.path.extend(entry for entry in parent if entry not in own)
+
+
+def _watch_parent(fd: int, workdir: Path) -> None:
+    """End this process tree if the parent dies (its end of stdin closes).
+
+    A parent killed with SIGKILL or SIGTERM cannot clean up: without this its
+    children, in sessions of their own, would run on unobserved.
+    """
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(fd, 4096):
+                pass
+        shutil.rmtree(workdir, ignore_errors=True)
+        if sys.platform != "win32":
+            with contextlib.suppress(OSError):
+                os.killpg(0, signal.SIGKILL)  # this child is its group's leader
+        os._exit(1)
+
+    threading.Thread(target=watch, name="pytest-isolated-lifeline", daemon=True).start()

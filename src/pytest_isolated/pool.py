@@ -1,0 +1,319 @@
+"""Parent side: the children, however they start, and every message they send.
+
+The pool makes a child for each group by the group's start method: a fork of
+the template (:mod:`pytest_isolated.forkclient`), the pre-started spare
+interpreter, or a freshly spawned one (:mod:`pytest_isolated.process`).  It
+writes each child's spec, owns the one inbox all children report to, handles
+the template's own messages, and reaps children once their group is done.
+When the template cannot serve a group, the group is spawned and the reason
+is shown once per session.
+
+Imports the parent-side modules ``_compat``, ``forkclient``, ``grouping``,
+``process``, ``protocol`` and ``settings``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from pytest_isolated import _compat
+from pytest_isolated.forkclient import ForkedChild, ForkTemplate
+from pytest_isolated.grouping import Group
+from pytest_isolated.process import (
+    Child,
+    Exited,
+    Inbox,
+    Message,
+    SpawnedChild,
+    Watchdog,
+)
+from pytest_isolated.protocol import CACHE_DIR, ChildSpec
+from pytest_isolated.settings import Settings
+
+#: ``sys.path`` as it was before conftests changed it (set by the plugin's
+#: ``pytest_load_initial_conftests`` wrapper, for this session).
+STARTUP_PATH = pytest.StashKey[list[str]]()
+
+#: The longest the fork template may take to collect.
+TEMPLATE_LIMIT = 300.0
+
+
+class PytestIsolatedWarning(pytest.PytestWarning):
+    """Something pytest-isolated could not do as asked (it says what instead)."""
+
+
+class Pool:
+    """Every child of one session."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.capture = config.getoption("capture", "no") != "no"
+        self.startup_path = config.stash.get(STARTUP_PATH, list(sys.path))
+        # pytest 9.2 inserts the pythonpath ini entries before it imports
+        # plugins; the directory Python itself put first comes after them.
+        added = {str(path) for path in config.getini("pythonpath")}
+        self.path0 = next((p for p in self.startup_path if p not in added), "")
+        self.inbox: Inbox = queue.Queue()
+        self.watchdog = Watchdog()
+        self.spare: SpawnedChild | None = None
+        self.template: ForkTemplate | None = None
+        self.retired: list[Child] = []
+        self.children_started = 0
+        self.child_seconds = 0.0
+        self._told: set[str] = set()
+        self._own_basetemp: Path | None = None
+
+    # -- start methods ---------------------------------------------------------
+
+    def method(self, group: Group[pytest.Item]) -> str:
+        """How *group*'s children start: "fork", "prestart" or "spawn"."""
+        start = self.settings.start
+        if start == "auto":
+            # pytest-forked's tests fork, where forking is the platform's way.
+            wanted = group.forked and sys.platform.startswith("linux")
+            start = "fork" if wanted else "prestart"
+        if start == "fork" and not hasattr(os, "fork"):
+            return "prestart"
+        return start
+
+    def start_template(self, groups: list[Group[pytest.Item]]) -> None:
+        """Start the fork template now: it collects while the session runs."""
+        forked = [g for g in groups if self.method(g) == "fork"]
+        if not forked or self.config.option.collectonly:
+            return
+        limits = [g.timeout.seconds for g in forked]
+        limit = min(
+            TEMPLATE_LIMIT,
+            max((s for s in limits if s is not None), default=TEMPLATE_LIMIT),
+        )
+        child = self._spawn()
+        items = [item for group in forked for item in group.items]
+        spec = self.spec(
+            child, items, basetemp="isolated-template", timeout=limit, template=True
+        )
+        self.template = ForkTemplate(child, spec)
+
+    def child_for(
+        self, group: Group[pytest.Item], pending: list[pytest.Item], *, spare: bool
+    ) -> Child:
+        """A child for the rest of *group*: forked, pre-started or spawned;
+        with *spare*, the next interpreter is started ahead (prestart)."""
+        method = self.method(group)
+        child: Child | None = None
+        if method == "fork":
+            child = self._forked([item.nodeid for item in pending])
+        if child is None:
+            child = self._take_spare() or self._spawn()
+        if spare and method == "prestart" and self.spare is None:
+            self.spare = self._spawn()
+        return child
+
+    def no_more_groups(self) -> None:
+        """Every group has started: a spare interpreter would wait in vain."""
+        if self.spare is not None:
+            self.spare.kill()
+            self.retired.append(self.spare)
+            self.spare = None
+
+    def _forked(self, nodeids: list[str]) -> ForkedChild | None:
+        """A fork of the template, once it has said whether it can make one."""
+        template = self.template
+        if template is None:
+            self._tell("the fork template was not started")
+            return None
+        while not template.settled:
+            self._dispatch(*self._get())
+        if not template.can_run(nodeids):
+            self._tell(template.refusal or "the template did not collect the group")
+            return None
+        self.children_started += 1
+        return ForkedChild(self.inbox, self.watchdog, template, child_environment())
+
+    def _tell(self, reason: str) -> None:
+        """Say once per session why groups that would fork are spawned."""
+        if reason in self._told:
+            return
+        self._told.add(reason)
+        message = warnings.WarningMessage(
+            PytestIsolatedWarning(
+                f"pytest-isolated: {reason}; isolated tests that would be forked "
+                "start as spawned subprocesses instead"
+            ),
+            PytestIsolatedWarning,
+            __file__,
+            0,
+        )
+        self.config.hook.pytest_warning_recorded.call_historic(
+            kwargs={
+                "warning_message": message,
+                "when": "runtest",
+                "nodeid": "",
+                "location": None,
+            }
+        )
+
+    def _spawn(self) -> SpawnedChild:
+        self.children_started += 1
+        return SpawnedChild(
+            self.inbox, self.watchdog, self.capture, child_environment(), self.path0
+        )
+
+    def _take_spare(self) -> SpawnedChild | None:
+        """The pre-started interpreter, if it can pass for a fresh one."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        if spare.alive() and _startup_environment(spare.env) == _startup_environment(
+            child_environment()
+        ):
+            return spare
+        spare.kill()
+        self.retired.append(spare)
+        return None
+
+    # -- specs -----------------------------------------------------------------
+
+    def spec(
+        self,
+        child: Child,
+        items: list[pytest.Item],
+        *,
+        basetemp: str,
+        timeout: float | None,
+        template: bool = False,
+    ) -> ChildSpec:
+        """What *child* needs to run *items* as the parent would have."""
+        config = self.config
+        base = self._base_temp() / basetemp
+        extra = [f"--basetemp={base}"]
+        if config.getoption("capture", None) is not None:
+            extra.append("--capture=no")
+        if config.pluginmanager.has_plugin("cacheprovider"):
+            extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
+        for more in config.hook.pytest_isolated_child_args(config=config):
+            extra += more
+        margin = 0.0 if timeout is None else min(1.0, max(0.05, timeout / 10))
+        return ChildSpec(
+            args=[*config.invocation_params.args, *extra],
+            files=list(dict.fromkeys(str(item.path) for item in items)),
+            nodeids=[item.nodeid for item in items],
+            sys_path=self.startup_path,
+            argv=list(sys.argv),
+            invocation_dir=str(config.invocation_params.dir),
+            cwd=os.getcwd(),
+            env=child_environment(),
+            basetemp=str(base),
+            workdir=str(child.workdir),
+            timeout=timeout,
+            dump_margin=margin,
+            capture=child.capture,
+            template=template,
+            events_path=str(child.events_path)
+            if isinstance(child, ForkedChild)
+            else None,
+        )
+
+    def _base_temp(self) -> Path:
+        """The parent's basetemp; a folder of our own under ``-p no:tmpdir``."""
+        base = _compat.base_temp(self.config)
+        if base is None:
+            if self._own_basetemp is None:
+                self._own_basetemp = Path(tempfile.mkdtemp(prefix="pytest-isolated-"))
+            base = self._own_basetemp
+        return base
+
+    # -- messages --------------------------------------------------------------
+
+    def next_message(self) -> tuple[Child, Message] | None:
+        """The next message for a group's child (None: one the pool took)."""
+        child, message = self._get()
+        if self._dispatch(child, message):
+            return None
+        return child, message
+
+    def _get(self) -> tuple[Child, Message]:
+        # A bounded wait, so that Ctrl-C is seen on every platform; a message
+        # is handled as soon as it arrives.
+        while True:
+            try:
+                return self.inbox.get(timeout=1.0)
+            except queue.Empty:
+                continue
+
+    def _dispatch(self, child: Child, message: Message) -> bool:
+        """Handle the template's messages and retired children's exits."""
+        if self.template is not None and child is self.template.child:
+            self.template.handle(message)
+            return True
+        if child in self.retired or child is self.spare:
+            if isinstance(message, Exited):
+                self.close(child)
+            return True
+        return False
+
+    def retire(self, child: Child) -> None:
+        """A child whose results are all in; reaped when it exits, off the
+        critical path."""
+        self.child_seconds += child.seconds
+        if child.returncode is not None:
+            child.close()
+        else:
+            self.retired.append(child)
+
+    def close(self, child: Child) -> None:
+        if child in self.retired:
+            self.retired.remove(child)
+        if child is self.spare:
+            self.spare = None
+        child.close()
+
+    def shutdown(self) -> None:
+        """Reap every child: forks first (their exits come through the
+        template), then the template, which ends when its stdin closes."""
+        self.no_more_groups()
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            template = self.template
+            if template is not None and not any(
+                isinstance(c, ForkedChild) for c in self.retired
+            ):
+                template.close()
+                self.retired.append(template.child)
+                self.template = None
+            if not self.retired:
+                break
+            for child in list(self.retired):
+                if not child.alive():
+                    self.close(child)
+            with contextlib.suppress(queue.Empty):
+                self._dispatch(*self.inbox.get(timeout=0.05))
+        if self.template is not None:
+            self.retired.append(self.template.child)
+            self.template = None
+        for child in list(self.retired):
+            child.kill()  # stuck at exit
+            self.close(child)
+        if self._own_basetemp is not None:
+            shutil.rmtree(self._own_basetemp, ignore_errors=True)
+
+
+def child_environment() -> dict[str, str]:
+    """The environment a child runs its tests with: the parent's, now."""
+    return dict(os.environ, PYTEST_RUNNING_IN_SUBPROCESS="1")
+
+
+def _startup_environment(env: dict[str, str]) -> dict[str, str]:
+    """The variables the interpreter reads when it starts (PYTHONPATH, ...):
+    a pre-started interpreter can stand in only if they are unchanged."""
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}

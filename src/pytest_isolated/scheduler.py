@@ -1,0 +1,246 @@
+"""Parent side: the pytest hooks that run isolated tests, in the session's order.
+
+``pytest_runtest_protocol`` is taken over for isolated tests only.  When the
+first test of a group comes up, the group's subprocess starts with the whole
+group (:mod:`pytest_isolated.pool`); each test's reports are then re-emitted,
+in the session's run order, through the normal ``logstart`` / ``logreport`` /
+``logfinish`` hooks, so that the terminal, JUnit XML, ``--lf``, ``-x`` and
+third-party reporters see a normal test.  If the subprocess crashes or times
+out, the test it was running fails with the cause
+(:mod:`pytest_isolated.grouprun`), and the group's remaining tests continue in
+a fresh subprocess: every test gets exactly one real outcome.
+
+Imports the parent-side modules ``_compat``, ``grouping``, ``grouprun``,
+``pool``, ``process`` and ``settings``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pytest_isolated import _compat
+from pytest_isolated.grouping import Group, plan_groups
+from pytest_isolated.grouprun import GroupRun, Incident, Outcome, RecordedWarning
+from pytest_isolated.pool import Pool
+from pytest_isolated.process import Child, Message
+from pytest_isolated.settings import Settings, request_of
+
+
+class IsolationScheduler:
+    """The parent-side plugin object, registered when isolation is on.
+
+    All children report to one inbox.  While the main thread waits for one
+    test's outcome it handles every child's messages, so that under
+    ``--isolated-parallel`` finished groups free their slot at once.
+    """
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.pool = Pool(config, settings)
+        self.groups: dict[pytest.Item, Group[pytest.Item]] = {}
+        self.order: list[Group[pytest.Item]] = []
+        self.runs: dict[int, GroupRun] = {}
+        self.owner: dict[Child, GroupRun] = {}
+        # Look ahead only when groups may run beside each other: with one at a
+        # time, a group must not start before the tests that precede it ran.
+        # Under pytest-xdist the worker's run order is not its collection order.
+        self.lookahead = settings.parallel > 1 and not os.environ.get(
+            "PYTEST_XDIST_WORKER"
+        )
+        self._started: set[int] = set()  # indexes of the groups ever started
+        #: Each crash or timeout, in order.
+        self.incidents: list[Incident] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        requests = [
+            (item, request_of(item, self.settings.isolate_all))
+            for item in session.items
+        ]
+        self.groups = plan_groups(requests, self.settings.timeout)
+        unique = {group.index: group for group in self.groups.values()}
+        self.order = [unique[index] for index in sorted(unique)]
+        self.pool.start_template(self.order)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> bool | None:
+        group = self.groups.get(item)
+        if group is None:
+            return None
+        outcome = self._outcome(item, group)
+        emit(item, nextitem, outcome)
+        return True
+
+    # -- running groups --------------------------------------------------------
+
+    def _outcome(self, item: pytest.Item, group: Group[pytest.Item]) -> Outcome:
+        """Block until *item*'s outcome is known (reported, crashed, timed out)."""
+        run = self.runs.get(group.index)
+        if run is None:
+            run = self.runs[group.index] = GroupRun(self.config, group)
+        while item not in run.done:
+            if run.exit_request is not None:
+                self._exit_like_the_child(item, run)
+            if run.needs_child:
+                self._launch(run)
+            self._fill()
+            message = self.pool.next_message()
+            if message is not None:
+                self._handle(*message)
+        outcome = run.done.pop(item)
+        if not run.pending and not run.done:  # every result was reported
+            self._release(run.release())
+            del self.runs[group.index]
+        return outcome
+
+    def _exit_like_the_child(self, item: pytest.Item, run: GroupRun) -> None:
+        """A test called pytest.exit() (or raised KeyboardInterrupt) in the
+        child: report what it reported, then end the session as pytest would."""
+        assert run.exit_request is not None
+        reason, returncode = run.exit_request
+        ihook = item.ihook
+        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        if run.running is not None and run.running_item is item:
+            for report in run.running.reports:
+                ihook.pytest_runtest_logreport(report=report)
+        if reason is None:
+            raise KeyboardInterrupt
+        pytest.exit(reason, returncode)
+
+    def _fill(self) -> None:
+        """Under --isolated-parallel: start later groups, in run order, while
+        slots are free; an exclusive group starts alone and runs alone."""
+        if not self.lookahead:
+            return
+        for group in self.order:
+            active = [r for r in self.runs.values() if r.child is not None]
+            if len(active) >= self.settings.parallel or any(
+                r.group.exclusive for r in active
+            ):
+                return
+            run = self.runs.get(group.index)
+            if run is None and group.index not in self._started:
+                if group.exclusive and active:
+                    return  # it waits for those; the groups after it wait for it
+                run = self.runs[group.index] = GroupRun(self.config, group)
+                self._launch(run)
+            elif run is not None and run.needs_child:
+                self._launch(run)  # the rest of a crashed group
+
+    def _launch(self, run: GroupRun) -> None:
+        self._started.add(run.group.index)
+        more_to_come = len(self._started) < len(self.order)
+        child = self.pool.child_for(run.group, run.pending, spare=more_to_come)
+        self.owner[child] = run
+        spec = self.pool.spec(
+            child,
+            run.pending,
+            basetemp=run.basetemp,
+            timeout=run.group.timeout.seconds,
+        )
+        run.attach(child, spec)
+        if not more_to_come:
+            self.pool.no_more_groups()
+
+    def _handle(self, child: Child, message: Message) -> None:
+        """Pass one message to the run it is for; act on what followed."""
+        run = self.owner.get(child)
+        if run is None:
+            return
+        step = run.handle(message)
+        if step.incident is not None:
+            self.incidents.append(step.incident)
+        self._release(step.release)
+
+    def _release(self, child: Child | None) -> None:
+        if child is not None:
+            self.owner.pop(child, None)
+            self.pool.retire(child)
+
+    # -- the end ---------------------------------------------------------------
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter
+    ) -> None:
+        """List the groups whose subprocess crashed or timed out; with -v, also
+        how many subprocesses ran and for how long."""
+        tr = terminalreporter
+        if self.incidents:
+            tr.section("isolated subprocesses that crashed or timed out", sep="=")
+            for incident in self.incidents:
+                group, nodeid, cause = incident.group, incident.nodeid, incident.cause
+                named = group != nodeid and repr(group) not in cause.summary
+                where = f"{nodeid} (group {group!r})" if named else nodeid
+                tr.line(f"{where}: {cause.summary}", red=True)
+        if self._started and tr.config.get_verbosity() > 0:
+            tr.write_line(
+                f"pytest-isolated: {self.pool.children_started} subprocess(es) for "
+                f"{len(self._started)} group(s), {self.pool.child_seconds:.2f}s "
+                "in total"
+            )
+
+    def pytest_sessionfinish(self) -> None:
+        """Stop what still runs (-x, Ctrl-C) and reap every child."""
+        for run in list(self.runs.values()):
+            self._release(run.stop())
+        self.runs.clear()
+        self.pool.shutdown()
+
+
+def emit(item: pytest.Item, nextitem: pytest.Item | None, outcome: Outcome) -> None:
+    """Re-emit *item*'s outcome through pytest's logging hooks."""
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    last_teardown = max(
+        (i for i, a in enumerate(outcome.actions) if _is_teardown(a)), default=-1
+    )
+    for index, action in enumerate(outcome.actions):
+        if isinstance(action, RecordedWarning):
+            item.config.hook.pytest_warning_recorded.call_historic(
+                kwargs={
+                    "warning_message": action.warning,
+                    "when": action.when,
+                    "nodeid": item.nodeid,
+                    "location": None,
+                }
+            )
+            continue
+        if index == last_teardown:
+            action = _with_parent_teardown(item, nextitem, action)
+        ihook.pytest_runtest_logreport(report=action)
+    if last_teardown < 0:
+        _compat.teardown_parent_stack(item, nextitem)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def _is_teardown(action: object) -> bool:
+    return isinstance(action, pytest.TestReport) and action.when == "teardown"
+
+
+def _with_parent_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None, report: pytest.TestReport
+) -> pytest.TestReport:
+    """Run the parent's own teardown for this slot, as pytest would have run it
+    in the test's teardown; fold its output and any error into *report*."""
+
+    def teardown() -> None:
+        with _compat.capture_teardown_output(item):
+            _compat.teardown_parent_stack(item, nextitem)
+
+    call: pytest.CallInfo[None] = pytest.CallInfo.from_call(teardown, "teardown")
+    parent = pytest.TestReport.from_item_and_call(item, call)
+    if call.excinfo is None and not parent.sections:
+        return report
+    if report.passed and call.excinfo is not None:
+        parent.sections = [*report.sections, *parent.sections]
+        parent.user_properties = list(report.user_properties)
+        return parent
+    report.sections = [*report.sections, *parent.sections]
+    if call.excinfo is not None:
+        report.sections.append(("Error in the parent's teardown", parent.longreprtext))
+    return report

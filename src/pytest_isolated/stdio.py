@@ -1,0 +1,168 @@
+"""Child side: per-phase capture, and the std streams that tests may change.
+
+The parent starts the child with fds 1 and 2 on capture files in its work
+folder (or on the terminal under ``-s``).  Each phase of a test starts with
+those files empty and ends with their text as the report's "Captured stdout"
+and "Captured stderr" sections, as pytest's fd capture gives.  Like pytest's
+capture, every phase ends with fds 0, 1 and 2 and ``sys.stdin``,
+``sys.stdout`` and ``sys.stderr`` put back as they were at the start of the
+group: a test that ``dup2()``s a file over fd 1, closes fd 2 or replaces
+``sys.stdout`` changes them for the rest of its phase only, and the file it
+put there is never truncated.  Reading stdin raises, as under pytest's
+capture.  Under ``-s`` nothing is captured or put back, as in pytest.
+
+Imports only :mod:`pytest_isolated.protocol` and :mod:`pytest_isolated.dumps`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Generator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from pytest_isolated.dumps import Dumps
+from pytest_isolated.protocol import STDERR_FILE, STDOUT_FILE, read_tail
+
+#: The largest captured section a phase reports (the tail is kept).
+MAX_SECTION_BYTES = 16 * 1024 * 1024
+
+_FILES = ((1, "stdout", STDOUT_FILE), (2, "stderr", STDERR_FILE))
+
+
+class NoStdin(io.TextIOBase):
+    """``sys.stdin`` while output is captured: reading raises, as in pytest."""
+
+    encoding = "utf-8"
+
+    def read(self, size: int | None = -1) -> str:
+        raise OSError(
+            "pytest: reading from stdin while output is captured!  Consider using `-s`."
+        )
+
+    readline = read  # type: ignore[assignment]
+
+    def __iter__(self) -> NoStdin:  # type: ignore[override]
+        return self
+
+    def __next__(self) -> str:  # type: ignore[override]
+        return self.read()
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("redirected stdin is pseudofile, has no fileno()")
+
+    def isatty(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+
+class PhaseCapture:
+    """Registered in the child's pytest: capture and restore around each phase."""
+
+    def __init__(self, workdir: Path, capture: bool, dumps: Dumps) -> None:
+        self.workdir = workdir
+        self.capture = capture
+        self.dumps = dumps
+        self.saved: dict[int, int] = {}
+        self.streams: tuple[Any, Any, Any] = (sys.stdin, sys.stdout, sys.stderr)
+        self.saved_streams = False
+
+    def take_streams(self) -> None:
+        """Remember fds 0-2 and the std streams as the group starts with them
+        (again in a fork, whose fds 1 and 2 are its own capture files)."""
+        for fd in list(self.saved.values()):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.saved = {}
+        for fd in (0, 1, 2):
+            with contextlib.suppress(OSError):
+                saved = os.dup(fd)
+                os.set_inheritable(saved, False)
+                self.saved[fd] = saved
+        if self.saved_streams:
+            return
+        if self.capture:
+            # Into the capture files at once: what a test prints just before
+            # its process dies must not die in a buffer with it.
+            sys.stdout = _unbuffered(1, sys.stdout)
+            sys.stderr = _unbuffered(2, sys.stderr)
+            sys.stdin = NoStdin()
+        self.streams = (sys.stdin, sys.stdout, sys.stderr)
+        self.saved_streams = True
+
+    def restore(self) -> None:
+        """Put back fds 0-2 and the std streams as the group started with them."""
+        flush_std_streams()
+        sys.stdin, sys.stdout, sys.stderr = self.streams
+        for fd, saved in self.saved.items():
+            if not _same_file(fd, saved):
+                with contextlib.suppress(OSError):
+                    os.dup2(saved, fd)
+
+    # trylast: the innermost wrapper, so that stdout and stderr sections come
+    # before the logging plugin's, in pytest's usual order.
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None]:
+        return (yield from self._phase(item, "setup"))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
+        return (yield from self._phase(item, "call"))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None]:
+        return (yield from self._phase(item, "teardown"))
+
+    def _phase(self, item: pytest.Item, when: str) -> Generator[None]:
+        # Nothing is restored as a phase starts: pytest's capture plugin has
+        # already put a capsys/capfd fixture's streams in place by then.
+        self.dumps.arm()
+        if not self.capture:  # as under ``-s``: a test's changes stay
+            return (yield)
+        for fd, _, _ in _FILES:
+            with contextlib.suppress(OSError, KeyError):
+                os.ftruncate(self.saved[fd], 0)
+                os.lseek(self.saved[fd], 0, os.SEEK_SET)
+        try:
+            return (yield)
+        finally:
+            flush_std_streams()
+            for fd, key, name in _FILES:
+                try:
+                    written = os.fstat(self.saved[fd]).st_size
+                except (OSError, KeyError):
+                    written = 1
+                if written:
+                    text = read_tail(self.workdir / name, MAX_SECTION_BYTES)
+                    item.add_report_section(when, key, text)
+            self.restore()
+
+
+def _same_file(fd: int, saved: int) -> bool:
+    try:
+        now, then = os.fstat(fd), os.fstat(saved)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (then.st_dev, then.st_ino)
+
+
+def _unbuffered(fd: int, like: IO[str]) -> IO[str]:
+    """A text stream on *fd* that writes through to the file at every call."""
+    raw = io.FileIO(fd, "w", closefd=False)
+    encoding = getattr(like, "encoding", None) or "utf-8"
+    errors = getattr(like, "errors", None) or "strict"
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, write_through=True)
+
+
+def flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()

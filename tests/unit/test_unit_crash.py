@@ -1,0 +1,292 @@
+"""Unit tests of crash: the words for how a process ended, the trimming of
+faulthandler dumps, and the phase a test died in."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import textwrap
+
+import pytest
+
+from pytest_isolated.crash import crash_phase, describe_exit, trim_stack_dump
+
+ACCESS_VIOLATION = 0xC0000005
+SIGNED_ACCESS_VIOLATION = ACCESS_VIOLATION - 2**32  # -1073741819
+
+
+# crash.describe_exit reads sys.platform when called: patching sys (the module
+# crash imported) is patching crash.sys.platform.
+
+
+@pytest.fixture
+def posix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+
+
+@pytest.fixture
+def windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+
+
+# -- describe_exit -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("returncode", "expected"),
+    [
+        (-11, "CRASHED with signal 11 (SIGSEGV)"),
+        (-15, "CRASHED with signal 15 (SIGTERM)"),
+        (-2, "CRASHED with signal 2 (SIGINT)"),
+    ],
+)
+def test_a_negative_returncode_is_a_signal(returncode: int, expected: str) -> None:
+    assert describe_exit(returncode) == ("crash", expected)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL here")
+def test_sigkill() -> None:
+    number = int(signal.SIGKILL)
+    assert describe_exit(-number) == (
+        "crash",
+        f"CRASHED with signal {number} (SIGKILL)",
+    )
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGABRT"), reason="no SIGABRT here")
+def test_sigabrt_is_named_sigabrt() -> None:
+    # 6 is SIGABRT and SIGIOT on Linux; pytest-forked (and users) say SIGABRT.
+    number = int(signal.SIGABRT)
+    assert describe_exit(-number) == (
+        "crash",
+        f"CRASHED with signal {number} (SIGABRT)",
+    )
+
+
+@pytest.mark.parametrize("number", [200, 1000])
+def test_an_unknown_signal(number: int) -> None:
+    assert describe_exit(-number) == (
+        "crash",
+        f"CRASHED with signal {number} (unknown signal)",
+    )
+
+
+@pytest.mark.parametrize("returncode", [0, 1, 3, 4, 255])
+def test_a_positive_returncode_is_an_exit_status(returncode: int) -> None:
+    assert describe_exit(returncode) == ("exit", f"EXITED with status {returncode}")
+
+
+@pytest.mark.usefixtures("posix")
+def test_an_ntstatus_outside_windows_is_an_exit_status() -> None:
+    assert describe_exit(ACCESS_VIOLATION) == ("exit", "EXITED with status 3221225477")
+
+
+@pytest.mark.usefixtures("windows")
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        (0xC0000005, "STATUS_ACCESS_VIOLATION"),
+        (0xC00000FD, "STATUS_STACK_OVERFLOW"),
+        (0xC0000409, "STATUS_STACK_BUFFER_OVERRUN"),
+        (0xC000001D, "STATUS_ILLEGAL_INSTRUCTION"),
+        (0xC0000094, "STATUS_INTEGER_DIVIDE_BY_ZERO"),
+        (0xC000013A, "STATUS_CONTROL_C_EXIT"),
+        (0x40010004, "DBG_TERMINATE_PROCESS"),
+    ],
+)
+def test_windows_ntstatus_unsigned(code: int, name: str) -> None:
+    assert describe_exit(code) == (
+        "crash",
+        f"CRASHED with status 0x{code:08X} ({name})",
+    )
+
+
+@pytest.mark.usefixtures("windows")
+def test_windows_ntstatus_as_a_negative_32_bit_int() -> None:
+    # The same status read as a signed 32-bit int (as some APIs return it).
+    assert SIGNED_ACCESS_VIOLATION == -1073741819
+    assert describe_exit(SIGNED_ACCESS_VIOLATION) == (
+        "crash",
+        "CRASHED with status 0xC0000005 (STATUS_ACCESS_VIOLATION)",
+    )
+
+
+@pytest.mark.usefixtures("windows")
+@pytest.mark.parametrize("returncode", [0, 1, 3, 0xC0000001])
+def test_windows_other_statuses_are_exit_statuses(returncode: int) -> None:
+    assert describe_exit(returncode) == ("exit", f"EXITED with status {returncode}")
+
+
+# -- trim_stack_dump -----------------------------------------------------------
+
+SITE = "/venv/lib/python3.12/site-packages"
+
+DUMP = textwrap.dedent(
+    f"""\
+    Fatal Python error: Segmentation fault
+
+    Thread 0x00007f0000000002 (most recent call first):
+      File "/usr/lib/python3.12/threading.py", line 355 in wait
+      File "/proj/tests/helpers.py", line 8 in poll
+      File "{SITE}/pytest_isolated/child.py", line 120 in _watch
+      File "/usr/lib/python3.12/threading.py", line 1010 in run
+      File "/usr/lib/python3.12/threading.py", line 1073 in _bootstrap_inner
+
+    Current thread 0x00007f0000000001 (most recent call first):
+      File "/proj/tests/native.py", line 3 in crash
+      File "/proj/tests/test_native.py", line 9 in test_segfault
+      File "{SITE}/_pytest/python.py", line 159 in pytest_pyfunc_call
+      File "{SITE}/pluggy/_callers.py", line 103 in _multicall
+      File "/proj/tests/conftest.py", line 5 in pytest_runtest_call
+      File "{SITE}/_pytest/runner.py", line 174 in pytest_runtest_call
+      File "<string>", line 1 in <module>
+
+    Extension modules: _cffi_backend (total: 1)"""
+)
+
+TRIMMED = textwrap.dedent(
+    """\
+    Fatal Python error: Segmentation fault
+
+    Thread 0x00007f0000000002 (most recent call first):
+      File "/usr/lib/python3.12/threading.py", line 355 in wait
+      File "/proj/tests/helpers.py", line 8 in poll
+      (pytest's own frames omitted)
+
+    Current thread 0x00007f0000000001 (most recent call first):
+      File "/proj/tests/native.py", line 3 in crash
+      File "/proj/tests/test_native.py", line 9 in test_segfault
+      (pytest's own frames omitted)
+
+    Extension modules: _cffi_backend (total: 1)"""
+)
+
+
+def test_trim_cuts_each_thread_at_its_first_machinery_frame() -> None:
+    assert trim_stack_dump(DUMP) == TRIMMED
+
+
+def test_trim_keeps_a_dump_without_machinery() -> None:
+    dump = textwrap.dedent(
+        """\
+        Current thread 0x1 (most recent call first):
+          File "/proj/script.py", line 3 in crash
+          File "/proj/script.py", line 9 in main"""
+    )
+    assert trim_stack_dump(dump) == dump
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        f'  File "{SITE}/_pytest/main.py", line 1 in f',
+        f'  File "{SITE}/pluggy/_hooks.py", line 1 in f',
+        f'  File "{SITE}/pytest_isolated/child.py", line 1 in f',
+        '  File "C:\\Python312\\Lib\\site-packages\\_pytest\\main.py", line 1 in f',
+        '  File "C:\\Python312\\Lib\\site-packages\\pluggy\\_hooks.py", line 1 in f',
+        '  File "C:\\venv\\Lib\\site-packages\\pytest_isolated\\child.py", line 1 in f',
+        '  File "<string>", line 1 in <module>',
+    ],
+)
+def test_trim_recognises_machinery_frames(frame: str) -> None:
+    dump = "\n".join(
+        [
+            "Current thread 0x1 (most recent call first):",
+            '  File "/proj/test_a.py", line 2 in test_a',
+            frame,
+            '  File "/proj/test_b.py", line 4 in later',
+        ]
+    )
+    assert trim_stack_dump(dump) == "\n".join(
+        [
+            "Current thread 0x1 (most recent call first):",
+            '  File "/proj/test_a.py", line 2 in test_a',
+            "  (pytest's own frames omitted)",
+        ]
+    )
+
+
+def test_trim_a_thread_that_is_all_machinery() -> None:
+    dump = "\n".join(
+        [
+            "Thread 0x2 (most recent call first):",
+            f'  File "{SITE}/pytest_isolated/child.py", line 1 in _dump',
+            f'  File "{SITE}/pytest_isolated/child.py", line 2 in run',
+            "",
+            "Current thread 0x1 (most recent call first):",
+            '  File "/proj/test_a.py", line 2 in test_a',
+        ]
+    )
+    assert trim_stack_dump(dump) == "\n".join(
+        [
+            "Thread 0x2 (most recent call first):",
+            "  (pytest's own frames omitted)",
+            "",
+            "Current thread 0x1 (most recent call first):",
+            '  File "/proj/test_a.py", line 2 in test_a',
+        ]
+    )
+
+
+def test_trim_keeps_user_frames_whose_names_only_look_like_machinery() -> None:
+    dump = "\n".join(
+        [
+            "Current thread 0x1 (most recent call first):",
+            '  File "/proj/my_pytest_helpers.py", line 2 in pytest_like',
+            '  File "/proj/_pytest_plugins.py", line 3 in f',
+            '  File "/proj/string.py", line 4 in g',
+        ]
+    )
+    assert trim_stack_dump(dump) == dump
+
+
+def test_trim_of_nothing() -> None:
+    assert trim_stack_dump("") == ""
+
+
+# -- crash_phase ---------------------------------------------------------------
+
+
+def report(when: str, outcome: str) -> pytest.TestReport:
+    return pytest.TestReport(
+        nodeid="test_a.py::test_x",
+        location=("test_a.py", 0, "test_x"),
+        keywords={},
+        outcome=outcome,  # type: ignore[arg-type]
+        longrepr=None,
+        when=when,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("reports", "phase"),
+    [
+        ([], "setup"),
+        ([report("setup", "passed")], "call"),
+        ([report("setup", "failed")], "teardown"),
+        ([report("setup", "skipped")], "teardown"),
+        ([report("setup", "passed"), report("call", "passed")], "teardown"),
+        ([report("setup", "passed"), report("call", "failed")], "teardown"),
+        ([report("setup", "passed"), report("call", "skipped")], "teardown"),
+        (
+            [
+                report("setup", "passed"),
+                report("call", "passed"),
+                report("teardown", "failed"),
+            ],
+            "teardown",
+        ),
+    ],
+    ids=[
+        "nothing",
+        "setup-passed",
+        "setup-failed",
+        "setup-skipped",
+        "call-passed",
+        "call-failed",
+        "call-skipped",
+        "teardown",
+    ],
+)
+def test_crash_phase(reports: list[pytest.TestReport], phase: str) -> None:
+    assert crash_phase(reports) == phase
