@@ -325,12 +325,13 @@ def test_conftest_error_only_in_the_child_is_shown(pytester: pytest.Pytester) ->
 def test_torn_last_event_is_a_clear_failure(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_x="""
-        import os, sys
+        import os
         import pytest
 
         @pytest.mark.isolated
-        def test_tears_the_channel():
-            fd = int(sys.argv[1].partition(":")[2])
+        def test_tears_the_channel(request):
+            child = request.config.pluginmanager.get_plugin("pytest-isolated-child")
+            fd = child.channel.fd
             os.write(fd, b'{"v": 1, "event": "report", "report": {"nodeid')
             os._exit(0)
 

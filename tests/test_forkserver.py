@@ -1,0 +1,504 @@
+"""Regression tests for the fork start method (``--isolated-start=fork``).
+
+A fork of the template must pass for a freshly started child: the same
+outcomes and reports, no warnings of its own, a ``tmp_path`` of its own, the
+end of a session (``pytest_sessionfinish``, ``atexit``), and a deadline even
+when the template never gets as far as forking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from processes import alive
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(os, "fork"), reason="os.fork() does not exist on Windows"
+)
+
+#: Generous bound on a whole sub-run: a hang fails the test instead of the suite.
+RUN_TIMEOUT = 60
+
+
+def summary_lines(result: pytest.RunResult) -> list[str]:
+    """The lines of the short test summary, without the closing counts line."""
+    lines = result.stdout.lines
+    start = next(
+        (i for i, line in enumerate(lines) if "short test summary info" in line),
+        None,
+    )
+    assert start is not None, "no short test summary in the output"
+    return [line for line in lines[start + 1 :] if not line.startswith("=")]
+
+
+def outcomes_of(result: pytest.RunResult) -> dict[str, int]:
+    outcomes = result.parseoutcomes()
+    outcomes.pop("seconds", None)
+    return outcomes
+
+
+def normalise(line: str) -> str:
+    """Drop what differs from run to run: durations and pids."""
+    line = re.sub(r"\d+(\.\d+)?s\b", "<T>s", line)
+    return re.sub(r"\bpid \d+", "pid <N>", line)
+
+
+def report_of(result: pytest.RunResult) -> list[str]:
+    """Everything after the header (the tracebacks, the sections, the
+    summaries), normalised."""
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if line.startswith("collected "))
+    return [normalise(line) for line in lines[start:]]
+
+
+def all_output(result: pytest.RunResult) -> str:
+    return result.stdout.str() + "\n" + result.stderr.str()
+
+
+# -- 1. a file object of the template is garbage-collected in every fork ---------
+
+WARNING_FREE_TESTS = """
+import gc
+import pytest
+
+@pytest.mark.isolated
+def test_plain():
+    pass
+
+@pytest.mark.isolated
+def test_collects_garbage():
+    gc.collect()
+
+@pytest.mark.isolated(group="g")
+def test_grouped_collects_garbage():
+    gc.collect()
+
+@pytest.mark.isolated(group="g")
+def test_grouped_after():
+    gc.collect()
+
+@pytest.mark.isolated
+def test_last(tmp_path):
+    gc.collect()
+    (tmp_path / "f").write_text("x")
+"""
+
+
+@pytest.mark.parametrize("how", ["ini-filterwarnings-error", "W-error-devmode"])
+def test_forks_raise_no_resource_warnings(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """No file object the template opened is left to the garbage collector.
+
+    Under ``filterwarnings = error`` (or ``-W error -X dev``), a ResourceWarning
+    from a fork's own clean-up turns into a PytestUnraisableExceptionWarning
+    that errors whichever test runs at that moment.
+    """
+    pytester.makepyfile(test_x=WARNING_FREE_TESTS)
+    args = ["-rA", "--isolated-start=fork"]
+    if how == "ini-filterwarnings-error":
+        pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
+    else:
+        monkeypatch.setenv("PYTHONDEVMODE", "1")
+        args += ["-W", "error"]
+    result = pytester.runpytest_subprocess(*args, timeout=RUN_TIMEOUT)
+    result.assert_outcomes(passed=5)
+    output = all_output(result)
+    assert "ResourceWarning" not in output
+    assert "Unraisable" not in output
+
+
+# -- 2. every fork empties the template's basetemp -------------------------------
+
+
+def test_a_later_fork_keeps_an_earlier_groups_tmp_path(
+    pytester: pytest.Pytester,
+) -> None:
+    """Each group's ``tmp_path`` folders outlive the groups that come after."""
+    record = pytester.path / "a-file"
+    pytester.makepyfile(
+        test_x=f"""
+        import os
+        import pytest
+
+        @pytest.mark.isolated
+        def test_a_writes(tmp_path):
+            path = tmp_path / "from-a.txt"
+            path.write_text("a was here")
+            with open({str(record)!r}, "w") as f:
+                f.write(str(path))
+
+        @pytest.mark.isolated
+        def test_b_uses_tmp_path_too(tmp_path):
+            (tmp_path / "from-b.txt").write_text("b was here")
+            path = open({str(record)!r}).read()
+            assert os.path.exists(path), f"group B removed group A's {{path}}"
+
+        @pytest.mark.isolated
+        def test_c_checks_again(tmp_path):
+            path = open({str(record)!r}).read()
+            assert os.path.exists(path), f"group C removed group A's {{path}}"
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-rA", "--isolated-start=fork", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(passed=3)
+    assert Path(record.read_text()).read_text() == "a was here"
+
+
+def test_parallel_forks_keep_a_running_groups_tmp_path(
+    pytester: pytest.Pytester,
+) -> None:
+    """A group that starts beside a running one must not empty its tmp_path.
+
+    The slow group writes its file and waits until the other group, running
+    beside it, has created its own temporary directory; then its file must
+    still be there.  Every wait is bounded.
+    """
+    wrote = pytester.path / "slow-wrote"
+    other_done = pytester.path / "other-done"
+    pytester.makepyfile(
+        test_x=f"""
+        import os, time
+        import pytest
+
+        def wait_for(path, seconds=20):
+            deadline = time.monotonic() + seconds
+            while not os.path.exists(path):
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+            return True
+
+        @pytest.mark.isolated(timeout=40)
+        def test_slow_group(tmp_path):
+            mine = tmp_path / "mine.txt"
+            mine.write_text("slow was here")
+            open({str(wrote)!r}, "w").close()
+            assert wait_for({str(other_done)!r}), "the other group never ran beside"
+            time.sleep(0.2)
+            assert mine.exists(), f"a group started beside removed {{mine}}"
+            assert mine.read_text() == "slow was here"
+
+        @pytest.mark.isolated(timeout=40)
+        def test_other_group(tmp_path_factory):
+            assert wait_for({str(wrote)!r}), "the slow group never wrote its file"
+            # Only now does this process make its base temp directory.
+            (tmp_path_factory.mktemp("other") / "other.txt").write_text("other")
+            open({str(other_done)!r}, "w").close()
+
+        @pytest.mark.isolated(timeout=40)
+        def test_third_group(tmp_path):
+            (tmp_path / "third.txt").write_text("third")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-rA", "--isolated-start=fork", "--isolated-parallel=2", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(passed=3)
+
+
+# -- 3. a template that hangs while it collects -----------------------------------
+
+
+@pytest.mark.slow
+def test_a_template_that_hangs_in_collection_has_a_deadline(
+    pytester: pytest.Pytester,
+) -> None:
+    """The template is bounded by the longest group limit, then groups go on.
+
+    The conftest hangs only in subprocesses, so a spawned child hangs too and
+    times out; either way the session ends and every test gets one outcome.
+    """
+    pids = pytester.path / "hung-pids"
+    pytester.makeconftest(
+        f"""
+        import os, time
+
+        if os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS") == "1":
+            with open({str(pids)!r}, "a") as f:
+                f.write(f"{{os.getpid()}}\\n")
+            time.sleep(600)
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        import pytest
+
+        @pytest.mark.isolated
+        def test_first():
+            pass
+
+        def test_in_process():
+            pass
+
+        @pytest.mark.isolated
+        def test_second():
+            pass
+        """
+    )
+    started = time.monotonic()
+    try:
+        result = pytester.runpytest_subprocess(
+            "-rA", "--isolated-start=fork", "--isolated-timeout=3", timeout=RUN_TIMEOUT
+        )
+    finally:
+        # A hung template is in a session of its own and outlives a killed
+        # pytest: end the processes this run started, by their pids.
+        if pids.exists():
+            for pid in (int(p) for p in pids.read_text().split()):
+                if alive(pid):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+    elapsed = time.monotonic() - started
+    assert elapsed < RUN_TIMEOUT
+    outcomes = outcomes_of(result)
+    assert outcomes.get("passed") == 1, outcomes
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 2, outcomes
+    per_test = Counter(
+        line.split()[1] for line in summary_lines(result) if line.split()
+    )
+    assert per_test == {
+        "test_x.py::test_first": 1,
+        "test_x.py::test_in_process": 1,
+        "test_x.py::test_second": 1,
+    }
+    result.stdout.fnmatch_lines(["PASSED test_x.py::test_in_process"])
+    output = all_output(result)
+    assert "template" in output or "TIMED OUT" in output
+    assert "INTERNALERROR" not in output
+
+
+# -- 4. a test that forks and lets its child return into pytest -------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["spawn", "prestart", "fork"])
+def test_a_test_whose_fork_returns_into_pytest(
+    pytester: pytest.Pytester, method: str
+) -> None:
+    """The test's own fork child returns into pytest (no ``os._exit``).
+
+    It must neither hang the group nor add reports of its own, whatever the
+    start method: the parent sees each test exactly once, and the run takes
+    about what the same tests take without the fork (well under a second;
+    the bound is generous, it detects a hang).
+    """
+    pytester.makepyfile(
+        test_x="""
+        import os
+        import pytest
+
+        @pytest.mark.isolated(group="g", timeout=30)
+        def test_forks():
+            pid = os.fork()
+            if pid == 0:
+                return  # the fork child goes on into pytest
+            os.waitpid(pid, 0)
+
+        @pytest.mark.isolated(group="g", timeout=30)
+        def test_after_in_the_group():
+            pass
+
+        @pytest.mark.isolated(timeout=30)
+        def test_next_group():
+            pass
+
+        def test_in_process():
+            pass
+        """
+    )
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "-rA", f"--isolated-start={method}", timeout=RUN_TIMEOUT
+    )
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(passed=4)
+    assert sorted(summary_lines(result)) == [
+        "PASSED test_x.py::test_after_in_the_group",
+        "PASSED test_x.py::test_forks",
+        "PASSED test_x.py::test_in_process",
+        "PASSED test_x.py::test_next_group",
+    ]
+    assert elapsed < 8, f"the run took {elapsed:.1f}s"
+
+
+# -- 5. the end of a session in a fork --------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_a_fork_ends_its_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """``pytest_sessionfinish`` hooks and ``atexit`` handlers run in each group.
+
+    The conftest writes, at the end of each subprocess's session, the tests it
+    ran (the template, which runs none, writes nothing); each test registers
+    an ``atexit`` handler that writes its id.
+    """
+    finished = pytester.path / "sessionfinish.log"
+    at_exit = pytester.path / "atexit.log"
+    monkeypatch.setenv("SESSIONFINISH_LOG", str(finished))
+    monkeypatch.setenv("ATEXIT_LOG", str(at_exit))
+    pytester.makeconftest(
+        """
+        import os
+
+        RAN = []
+
+        def pytest_runtest_logstart(nodeid, location):
+            RAN.append(nodeid)
+
+        def pytest_sessionfinish(session, exitstatus):
+            if os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS") == "1" and RAN:
+                with open(os.environ["SESSIONFINISH_LOG"], "a") as f:
+                    f.write(" ".join(RAN) + "\\n")
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        import atexit, os
+        import pytest
+
+        def write_at_exit(request):
+            def write(nodeid=request.node.nodeid):
+                with open(os.environ["ATEXIT_LOG"], "a") as f:
+                    f.write(nodeid + "\\n")
+            atexit.register(write)
+
+        @pytest.mark.isolated
+        def test_a(request):
+            write_at_exit(request)
+
+        @pytest.mark.isolated
+        def test_b(request):
+            write_at_exit(request)
+
+        @pytest.mark.isolated(group="g")
+        def test_g1(request):
+            write_at_exit(request)
+
+        @pytest.mark.isolated(group="g")
+        def test_g2(request):
+            write_at_exit(request)
+
+        def test_in_process():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-rA", f"--isolated-start={method}", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(passed=5)
+
+    def lines(path: Path) -> list[str]:
+        return sorted(path.read_text().splitlines()) if path.exists() else []
+
+    # One line per group from pytest_sessionfinish, one per test from atexit.
+    assert {
+        "pytest_sessionfinish": lines(finished),
+        "atexit": lines(at_exit),
+    } == {
+        "pytest_sessionfinish": [
+            "test_x.py::test_a",
+            "test_x.py::test_b",
+            "test_x.py::test_g1 test_x.py::test_g2",
+        ],
+        "atexit": [
+            "test_x.py::test_a",
+            "test_x.py::test_b",
+            "test_x.py::test_g1",
+            "test_x.py::test_g2",
+        ],
+    }
+
+
+# -- differential: every start method reports as pytest's own process -------------
+
+DIFFERENTIAL_CORPUS = """
+import warnings
+import pytest
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture setup broke")
+
+def test_pass():
+    pass
+
+def test_fail_with_detail():
+    expected = {"a": 1, "b": [1, 2, 3]}
+    actual = {"a": 1, "b": [1, 2, 4]}
+    assert actual == expected
+
+def test_skip():
+    pytest.skip("not today")
+
+@pytest.mark.xfail(reason="a known bug")
+def test_xfail():
+    assert 0
+
+def test_error_in_setup(broken):
+    pass
+
+def test_prints_and_fails():
+    print("printed before failing")
+    assert 1 + 1 == 3
+
+def test_warns():
+    warnings.warn("careful", UserWarning)
+"""
+
+
+def test_start_methods_report_as_pytests_own_process(
+    pytester: pytest.Pytester,
+) -> None:
+    """spawn, prestart and fork give the -rA report of an in-process run.
+
+    The short summary lines and the outcome counts first (the clearest
+    difference), then the whole report after the header: the tracebacks with
+    the assertion detail, the captured output, the warnings summary.
+    """
+    pytester.makepyfile(test_corpus=DIFFERENTIAL_CORPUS)
+    in_process = pytester.runpytest_subprocess(
+        "-rA", "--no-isolation", timeout=RUN_TIMEOUT
+    )
+    expected_outcomes = outcomes_of(in_process)
+    assert expected_outcomes == {
+        "passed": 2,
+        "failed": 2,
+        "skipped": 1,
+        "xfailed": 1,
+        "errors": 1,
+        "warnings": 1,
+    }
+    expected_summary = [normalise(line) for line in summary_lines(in_process)]
+    assert len(expected_summary) == 7
+    expected_report = report_of(in_process)
+    in_process.stdout.fnmatch_lines(
+        [
+            "*AssertionError: assert {'a': 1, 'b': ?1, 2, 4?} == {'a': 1, 'b': ?1, 2, 3?}",
+            "*- Captured stdout call -*",
+            "printed before failing",
+            "*UserWarning: careful",
+        ]
+    )
+    for method in ("spawn", "prestart", "fork"):
+        result = pytester.runpytest_subprocess(
+            "-rA", "--isolated", f"--isolated-start={method}", timeout=RUN_TIMEOUT
+        )
+        assert outcomes_of(result) == expected_outcomes, method
+        assert [normalise(line) for line in summary_lines(result)] == (
+            expected_summary
+        ), method
+        assert report_of(result) == expected_report, method
+        assert "INTERNALERROR" not in all_output(result), method
