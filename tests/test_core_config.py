@@ -62,27 +62,29 @@ def test_marker_beats_command_line_beats_ini(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("ini_name", "ini_text", "shown"),
     [
-        ("pytest.ini", "[pytest]\nisolated_timeout = 1\n", "'1'"),
+        ("pytest.ini", "[pytest]\nisolated_timeout = 3\n", "'3'"),
         (
             "pyproject.toml",
-            '[tool.pytest.ini_options]\nisolated_timeout = "1"\n',
-            "'1'",
+            '[tool.pytest.ini_options]\nisolated_timeout = "3"\n',
+            "'3'",
         ),
-        ("pyproject.toml", "[tool.pytest.ini_options]\nisolated_timeout = 1\n", "*"),
+        ("pyproject.toml", "[tool.pytest.ini_options]\nisolated_timeout = 3\n", "*"),
     ],
     ids=["pytest.ini", "pyproject-string", "pyproject-number"],
 )
 def test_ini_limit(
     pytester: pytest.Pytester, ini_name: str, ini_text: str, shown: str
 ) -> None:
+    # 3 s: long enough for the subprocess to start even on a loaded machine,
+    # so that the limit ends the test and not its start-up.
     (pytester.path / ini_name).write_text(ini_text)
     pytester.makepyfile(test_ini=SLEEPER.format(marker="@pytest.mark.isolated"))
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            f"*is 1s, from isolated_timeout = {shown} in *{ini_name}, *",
-            "FAILED test_ini.py::test_sleeps - TIMED OUT after 1s",
+            f"*is 3s, from isolated_timeout = {shown} in *{ini_name}, *",
+            "FAILED test_ini.py::test_sleeps - TIMED OUT after 3s",
         ]
     )
 
@@ -287,3 +289,7 @@ def test_bad_option_is_a_usage_error(
     pytester.makepyfile(test_fine="def test_fine(): pass")
     result = pytester.runpytest_subprocess(*args)
     _assert_usage_error(result, *lines)
+
+
+# Every behaviour here holds for each start method.
+pytestmark = pytest.mark.usefixtures("every_start_method")

@@ -229,6 +229,55 @@ def test_rerunfailures_reruns_a_crashed_test_in_a_fresh_subprocess(
     assert (pytester.path / "count-crash").read_text() == "2"
 
 
+@pytest.mark.parametrize(
+    ("filters", "outcomes", "runs"),
+    [
+        (["--only-rerun", "SIGABRT"], {"passed": 1, "rerun": 1}, "2"),
+        (["--only-rerun", "AssertionError"], {"failed": 1}, "1"),
+        (["--rerun-except", "signal 6"], {"failed": 1}, "1"),
+        (["--rerun-except", "SIGSEGV"], {"passed": 1, "rerun": 1}, "2"),
+        (["--only-rerun", "SubprocessDied"], {"passed": 1, "rerun": 1}, "2"),
+    ],
+)
+def test_rerunfailures_filters_apply_to_crashes(
+    pytester: pytest.Pytester, filters: list[str], outcomes: dict[str, int], runs: str
+) -> None:
+    pytester.makepyfile(
+        counter=COUNTER,
+        test_x="""
+        import os
+        import pytest
+        from counter import bump
+
+        @pytest.mark.isolated
+        def test_crashes_once():
+            if bump("crash") == 1:
+                os.abort()
+        """,
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "rerunfailures", "--reruns=1", *filters
+    )
+    assert result.parseoutcomes() == outcomes
+    assert (pytester.path / "count-crash").read_text() == runs
+
+
+def test_rerunfailures_condition_applies_to_crashes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import os
+        import pytest
+
+        @pytest.mark.flaky(reruns=2, condition=False)
+        @pytest.mark.isolated
+        def test_crashes():
+            os.abort()
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "rerunfailures")
+    assert result.parseoutcomes() == {"failed": 1}
+
+
 RANDOM_TESTS = """
 import random
 import pytest
@@ -381,3 +430,7 @@ def test_asyncio_unittest_and_doctests_run_isolated(pytester: pytest.Pytester) -
         ],
         consecutive=False,
     )
+
+
+# Every behaviour here holds for each start method.
+pytestmark = pytest.mark.usefixtures("every_start_method")

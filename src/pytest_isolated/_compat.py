@@ -165,6 +165,26 @@ def stop_rerunfailures_server(config: pytest.Config) -> None:
             thread.join(timeout=5.0)
 
 
+def log_file_handler(config: pytest.Config) -> Any:
+    """The ``--log-file`` handler of pytest's logging plugin, or None: a
+    child's log-file lines are written through the parent's (private)."""
+    plugin = config.pluginmanager.get_plugin("logging-plugin")
+    return getattr(plugin, "log_file_handler", None)
+
+
+def redirect_faulthandler_plugin(config: pytest.Config) -> None:
+    """In a fork: let pytest's ``faulthandler_timeout`` dumps go to the
+    fork's stderr; its plugin kept a copy of the template's (a private key)."""
+    import os
+
+    from _pytest import faulthandler as plugin
+
+    key = getattr(plugin, "fault_handler_stderr_fd_key", None)
+    if key is not None and key in config.stash:
+        with contextlib.suppress(OSError):
+            os.dup2(2, config.stash[key])
+
+
 def split_scope(scheduling: Any, nodeid: str) -> str:
     """The work unit pytest-xdist's scope scheduling puts *nodeid* in (module,
     class, file or xdist_group); xdist's only way is this private method."""
@@ -178,7 +198,9 @@ def xfail_reason(item: pytest.Item) -> tuple[str, bool] | None:
     Used to report a crashed test marked xfail as XFAIL.  pytest's evaluation
     of xfail conditions (strings, booleans, ``run=``) is not public.
     """
-    if item.config.option.runxfail:
+    if not item.config.pluginmanager.has_plugin("skipping"):
+        return None  # -p no:skipping: pytest itself ignores xfail marks then
+    if item.config.getoption("runxfail", False):
         return None
     xfailed = evaluate_xfail_marks(item)
     if xfailed is None:

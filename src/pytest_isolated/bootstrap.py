@@ -35,9 +35,6 @@ from pytest_isolated.protocol import (
 )
 from pytest_isolated.stdio import flush_std_streams
 
-#: The folder the bootstrap appended to ``sys.path`` to find this package.
-PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
-
 
 def main() -> int:
     """Entry point: ``sys.argv[1]`` names the event channel, ``[2]`` the folder."""
@@ -51,7 +48,13 @@ def main() -> int:
     # The parent keeps stdin open while it lives: a fork template reads its
     # commands there, other children watch it for the parent's death.
     commands: int | None = os.dup(0)
-    if not spec.template:
+    if spec.template:
+        # No thread may watch (the template must stay single-threaded to
+        # fork): where the kernel can, it stops the template with the parent,
+        # and the fork server then ends its forks' process trees.
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(1))
+        _die_with_parent()
+    else:
         assert commands is not None
         _watch_parent(commands, workdir)
         commands = None
@@ -94,11 +97,19 @@ def _take_path(parent: list[str]) -> None:
     or by the code that called ``pytest.main()``) are appended.  Conftest and
     rootdir entries are added again by this child's own pytest.
     """
-    extra = sys.path.count(PACKAGE_PARENT) > parent.count(PACKAGE_PARENT)
-    if sys.path and sys.path[-1] == PACKAGE_PARENT and extra:
-        sys.path.pop()  # only the bootstrap needed it
     own = set(sys.path)
     sys.path.extend(entry for entry in parent if entry not in own)
+
+
+def _die_with_parent() -> None:
+    """Linux: be sent SIGTERM when the parent dies (``PR_SET_PDEATHSIG``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _watch_parent(fd: int, workdir: Path) -> None:

@@ -35,12 +35,14 @@ from pytest_isolated.protocol import (
     EV_INTERNAL_ERROR,
     EV_LOGFINISH,
     EV_LOGSTART,
+    EV_PHASE,
     EV_REPORT,
     EV_WARNING,
+    LOG_FILE,
     ChildSpec,
     warning_to_wire,
 )
-from pytest_isolated.stdio import PhaseCapture
+from pytest_isolated.stdio import LogFileTail, PhaseCapture
 
 if TYPE_CHECKING:
     import warnings
@@ -63,6 +65,7 @@ NEUTRAL_OPTIONS: dict[str, Any] = {
     "dist": "no",
     "tx": [],
     "looponfail": False,
+    "pastebin": None,
 }
 
 STDIO_PLUGIN_NAME = "pytest-isolated-stdio"
@@ -86,6 +89,8 @@ class ChildPlugin:
         self.dumps = dumps
         self.commands = commands
         self.stdio = PhaseCapture(Path(spec.workdir), spec.capture, dumps)
+        self.log_file = LogFileTail(Path(spec.workdir) / LOG_FILE)
+        self.stdio.on_phase = self._phase_starts
         self.collected: dict[str, pytest.Item] = {}
         self.config: pytest.Config | None = None
 
@@ -200,7 +205,9 @@ class ChildPlugin:
             # Sent only now: pytest's warnings plugin records a test's warnings
             # after its logfinish, when the whole protocol ends, and the parent
             # takes a test's events up to its logfinish only.
-            self.channel.send(EV_LOGFINISH, nodeid=item.nodeid)
+            self.channel.send(
+                EV_LOGFINISH, nodeid=item.nodeid, log=self.log_file.read_new()
+            )
         self.stdio.restore()
 
     def _adopt_xdist_group_id(self, nodeid: str) -> None:
@@ -217,6 +224,9 @@ class ChildPlugin:
             _compat.set_nodeid(item, nodeid)
             if item.nodeid == nodeid:
                 self.collected[nodeid] = item
+
+    def _phase_starts(self, item: pytest.Item, when: str) -> None:
+        self.channel.send(EV_PHASE, nodeid=item.nodeid, when=when)
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.channel.send(EV_LOGSTART, nodeid=nodeid)

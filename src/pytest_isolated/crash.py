@@ -179,9 +179,11 @@ def lost_test_reports(
     *,
     sections: Sequence[tuple[str, str]] = (),
     duration: float = 0.0,
+    phase: Phase | None = None,
 ) -> list[pytest.TestReport]:
-    """The reports that complete *received* for a test whose process ended."""
-    when = crash_phase(received)
+    """The reports that complete *received* for a test whose process ended
+    in *phase* (when the child said which; else it is inferred)."""
+    when = phase or crash_phase(received)
     verb = {
         "crash": "running the test",
         "exit": "running the test",
@@ -198,9 +200,12 @@ def lost_test_reports(
         duration=duration,
         user_properties=props,
     )
-    if when == "teardown":
-        return [failed]
-    return [failed, passed_teardown(item, props)]
+    reports = [failed] if when == "teardown" else [failed, passed_teardown(item, props)]
+    if when != "setup" and not any(r.when == "setup" for r in received):
+        # A plugin that reports a test's phases only at its end
+        # (pytest-rerunfailures) sent none: the setup had passed.
+        reports.insert(0, _blank_report(item, "setup"))
+    return reports
 
 
 def not_run_reports(

@@ -42,6 +42,7 @@ from pytest_isolated.protocol import (
     EV_FORKED,
     EV_SPARE,
     EV_STARTED,
+    LOG_FILE,
     STDERR_FILE,
     STDOUT_FILE,
     ChildSpec,
@@ -72,6 +73,7 @@ class ForkServer:
             os.set_blocking(fd, False)
         self._wake = (wake_read, wake_write)
         old_handler = signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._parent_died)
         signal.set_wakeup_fd(wake_write)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.commands, selectors.EVENT_READ)
@@ -153,10 +155,20 @@ class ForkServer:
         self.plugin.channel.send(EV_SPARE, ok=True, reason=None)
         return False
 
+    def _parent_died(self, *_: object) -> None:
+        """SIGTERM (sent when the parent dies): end every fork's tree, leave."""
+        for pid, workdir in self.forks.items():
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(self.plugin.spec.workdir, ignore_errors=True)
+        os._exit(1)
+
     def _leave_template(self) -> None:
         """In a new fork: drop what belongs to the template's loop."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         self.selector.close()
         for fd in (*self._wake, self.commands):
             with contextlib.suppress(OSError):
@@ -217,6 +229,12 @@ def enter_fork(plugin: ChildPlugin, config: pytest.Config, spec: ChildSpec) -> N
     plugin.dumps.open(workdir, spec.timeout, spec.dump_margin)
     plugin.stdio.workdir = workdir
     plugin.stdio.take_streams()
+    _compat.redirect_faulthandler_plugin(config)
+    handler = _compat.log_file_handler(config)
+    if handler is not None and config.getoption("log_file", None):
+        plugin.log_file.restart(workdir / LOG_FILE)
+        stream = open(plugin.log_file.path, "w", encoding="UTF-8")  # noqa: SIM115
+        handler.setStream(stream).close()  # the handler owns the new one
     _compat.set_basetemp(config, Path(spec.basetemp))
     _compat.set_cache_dir(config, workdir / CACHE_DIR)
     plugin.channel.send(EV_STARTED, pid=os.getpid())

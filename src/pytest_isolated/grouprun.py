@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from pytest_isolated.crash import (
     Cause,
+    Phase,
     describe_exit,
     lost_test_reports,
     not_run_reports,
@@ -51,7 +51,14 @@ class RecordedWarning:
     when: str
 
 
-Action = pytest.TestReport | RecordedWarning
+@dataclasses.dataclass(frozen=True)
+class LogLines:
+    """What the test wrote to the child's ``--log-file``."""
+
+    text: str
+
+
+Action = pytest.TestReport | RecordedWarning | LogLines
 
 
 @dataclasses.dataclass
@@ -101,19 +108,8 @@ class GroupRun:
         self.crashes: dict[pytest.Item, int] = {}
         #: Actions of lost attempts, carried to the test's next attempt.
         self.carried: dict[pytest.Item, list[Action]] = {}
-        self._fresh()
-
-    def _fresh(self) -> None:
-        """The state of one child's attempt at the group."""
-        self.collected = False
-        self.running: Outcome | None = None
-        self.running_item: pytest.Item | None = None
-        self.collect_errors: list[pytest.CollectReport] = []
-        self.problems: list[str] = []
-        #: Why the parent stopped listening (a message it could not handle).
-        self.broken: str | None = None
-        #: The summary of a plugin's own timeout that ended the child.
-        self.plugin_timeout: str | None = None
+        #: The current child's attempt (set by :meth:`attach`).
+        self.now: Attempt
 
     @property
     def needs_child(self) -> bool:
@@ -130,32 +126,25 @@ class GroupRun:
         """Give *child* the group's remaining tests (named in *spec*)."""
         self.attempt += 1
         self.child = child
-        self._fresh()
+        self.now = Attempt(child, self.group)
         child.start(spec)
 
     def handle(self, message: Message) -> Step:
         """Take one message from the group's current child."""
         if isinstance(message, Exited):
             return self.on_exited(message.returncode)
-        if self.broken is not None:
+        if self.now.broken is not None:
             return Step()  # the child is being killed; its exit tells the rest
         if isinstance(message, Garbled):
-            self.problems.append(f"{message.problem}: {message.line!r}")
+            self.now.problems.append(f"{message.problem}: {message.line!r}")
             return Step()
-        handler: Callable[[Event], Step | None] | None = getattr(
-            self, f"on_{message.name}", None
-        )
         try:
-            if handler is None:
-                raise ValueError("no such event")
-            return handler(message) or Step()
+            step: Step | None = getattr(self, f"on_{message.name}")(message)
+            return step or Step()
         except Exception as exc:  # noqa: BLE001 - the parent loop must go on
-            self.broken = (
-                f"protocol error: the {message.name!r} event could not be "
-                f"handled ({type(exc).__name__}: {exc})"
-            )
-            if self.child is not None:
-                self.child.kill()
+            what = f"the {message.name!r} event could not be handled"
+            self.now.broken = f"protocol error: {what} ({type(exc).__name__}: {exc})"
+            self.now.child.kill()
             return Step()
 
     # -- the events, in the order a healthy child sends them -------------------
@@ -165,63 +154,71 @@ class GroupRun:
 
     def on_collect_error(self, event: Event) -> None:
         """A file of the group could not be collected."""
-        self.collect_errors.append(self._rebuild(event.fields["report"]))
+        self.now.collect_errors.append(_rebuild(self.config, event.fields["report"]))
 
     def on_collected(self, event: Event) -> None:
         """The child collected the group; tests it could not find are lost."""
-        self.collected = True
+        self.now.collected = True
         for nodeid in event.fields["missing"]:
             item = self._item(nodeid)
             if item is not None:
-                self._give_up(item, self._missing_cause(), "was not collected")
+                self._give_up(item, self.now.missing_cause(), "was not collected")
 
     def on_logstart(self, event: Event) -> None:
         # pytest-rerunfailures logs a start for each attempt of a test: its
         # earlier attempts' reports stay (as do those of an attempt whose
         # subprocess crashed, carried over to this one).
         nodeid = event.fields["nodeid"]
-        if self.running_item is not None and self.running_item.nodeid == nodeid:
+        if self.now.running_item is not None and self.now.running_item.nodeid == nodeid:
             return
         item = self._item(nodeid)
         if item is None:
             raise ValueError(f"{nodeid!r} is not a test of this subprocess")
-        self.running_item = item
-        self.running = Outcome(self.carried.pop(item, []), event.at)
+        self.now.running_item = item
+        self.now.running = Outcome(self.carried.pop(item, []), event.at)
+        self.now.phase = None
+
+    def on_phase(self, event: Event) -> None:
+        """A phase of the running test starts: a crash now happened in it."""
+        self.now.phase = event.fields["when"]
 
     def on_report(self, event: Event) -> None:
-        report = self._rebuild(event.fields["report"])
-        if self.running is None or self.running_item is None:
+        report = _rebuild(self.config, event.fields["report"])
+        if self.now.running is None or self.now.running_item is None:
             raise ValueError(f"a report for {report.nodeid!r} outside a test")
-        if report.nodeid != self.running_item.nodeid:
+        if report.nodeid != self.now.running_item.nodeid:
             raise ValueError(
                 f"a report for {report.nodeid!r} while "
-                f"{self.running_item.nodeid!r} runs"
+                f"{self.now.running_item.nodeid!r} runs"
             )
-        self.running.actions.append(report)
+        self.now.running.actions.append(report)
 
     def on_warning(self, event: Event) -> None:
         # Collection and configuration warnings were already recorded by the
         # parent's own collection of the same files.
         fields = event.fields
-        if self.running is not None and fields["when"] == "runtest":
+        if self.now.running is not None and fields["when"] == "runtest":
             warning = warning_from_wire(fields["warning"])
-            self.running.actions.append(RecordedWarning(warning, fields["when"]))
+            self.now.running.actions.append(RecordedWarning(warning, fields["when"]))
 
     def on_logfinish(self, event: Event) -> Step:
-        if self.running is None or self.running_item is None:
+        if self.now.running is None or self.now.running_item is None:
             return Step()  # a hook ran the test without reporting it
-        self._finish(self.running_item, self.running)
-        self.running = self.running_item = None
+        log = event.fields.get("log")
+        if log:
+            self.now.running.actions.insert(0, LogLines(log))
+        self._finish(self.now.running_item, self.now.running)
+        self.now.running = self.now.running_item = None
         if not self.pending:
             return Step(release=self.release())  # no need to wait for the exit
         return Step()
 
     def on_internal_error(self, event: Event) -> None:
-        self.problems.append(event.fields["text"])
+        self.now.problems.append(event.fields["text"])
 
     def on_plugin_timeout(self, event: Event) -> None:
         """A plugin's own timer (pytest-timeout's thread method) ends the child."""
-        self.plugin_timeout = event.fields["summary"]
+        self.now.plugin_timeout = event.fields["summary"]
 
     def on_exit(self, event: Event) -> None:
         """A test called pytest.exit() or raised KeyboardInterrupt."""
@@ -230,15 +227,14 @@ class GroupRun:
     def on_finished(self, event: Event) -> Step:
         """The child's session ended: what it did not report, it never will."""
         status = event.fields["exitstatus"]
-        if not self.collected:
+        if not self.now.collected:
             ended = f"pytest in the subprocess ended with exit status {status}"
-            cause = self._startup_cause(Cause("exit", ended))
+            cause = self.now.startup_cause(Cause("exit", ended))
             for item in list(self.pending):
                 self._give_up(item, cause, f"could not run: {ended}")
         else:
-            cause = Cause(
-                "protocol", "not reported by its subprocess", self._diagnosis()
-            )
+            details = self.now.diagnosis()
+            cause = Cause("protocol", "not reported by its subprocess", details)
             for item in list(self.pending):
                 self._give_up(item, cause, "was not reported by its subprocess")
         return Step(release=self.release())
@@ -251,31 +247,18 @@ class GroupRun:
         child.reap_group()
         if not self.pending:
             return Step(release=self.release())
-        cause = self._exit_cause(returncode)
-        if not self.collected:
+        cause = self.now.exit_cause(returncode)
+        if not self.now.collected:
             # It died before running anything: every test gets the real error.
             headline = f"could not run: the subprocess {cause.summary}"
-            cause = self._startup_cause(cause)
+            cause = self.now.startup_cause(cause)
             for item in list(self.pending):
                 self._give_up(item, cause, headline)
             return Step(release=self.release())
-        item = self.running_item or self.pending[0]
-        outcome = self.running or Outcome([], time.time())
-        sections = (
-            [
-                ("stdout", child.read_output(STDOUT_FILE, CRASH_OUTPUT_BYTES)),
-                ("stderr", child.read_output(STDERR_FILE, CRASH_OUTPUT_BYTES)),
-            ]
-            if child.capture
-            else []
-        )
-        reports = lost_test_reports(
-            item,
-            outcome.reports,
-            cause,
-            sections=sections,
-            duration=time.time() - outcome.started,
-        )
+        item = self.now.running_item or self.pending[0]
+        outcome = self.now.running or Outcome([], time.time())
+        phase = self.now.phase if self.now.running_item is item else None
+        reports = _lost_reports(item, outcome, child, cause, phase)
         attempt = self.crashes[item] = self.crashes.get(item, 0) + 1
         failed = next((r for r in reports if r.failed), None)  # None: xfail
         hook = self.config.hook
@@ -291,13 +274,6 @@ class GroupRun:
             self._finish(item, outcome)
         incident = Incident(self.group.name, item.nodeid, cause)
         return Step(release=self.release(), incident=incident)
-
-    # -- bookkeeping ------------------------------------------------------------
-
-    def _rebuild(self, data: dict[str, Any]) -> Any:
-        return self.config.hook.pytest_report_from_serializable(
-            config=self.config, data=data
-        )
 
     def _item(self, nodeid: str) -> pytest.Item | None:
         """The first pending test with that id (ids repeat under
@@ -322,33 +298,50 @@ class GroupRun:
             self.child.kill()
         return self.release()
 
-    # -- explaining an early end ------------------------------------------------
 
-    def _startup_cause(self, cause: Cause) -> Cause:
+@dataclasses.dataclass
+class Attempt:
+    """One child's attempt at a group: its state, and what explains its end."""
+
+    child: Child
+    group: Group[pytest.Item]
+    collected: bool = False
+    running: Outcome | None = None
+    running_item: pytest.Item | None = None
+    #: The phase of the running test that started last.
+    phase: Phase | None = None
+    problems: list[str] = dataclasses.field(default_factory=list)
+    collect_errors: list[pytest.CollectReport] = dataclasses.field(default_factory=list)
+    #: Why the parent stopped listening (a message it could not handle).
+    broken: str | None = None
+    #: The summary of a plugin's own timeout that ended the child.
+    plugin_timeout: str | None = None
+
+    def startup_cause(self, cause: Cause) -> Cause:
         """*cause*, for a child that ended before it collected the group: the
         details are everything it left, the summary its error if it named one."""
-        details = self._diagnosis()
+        if cause.kind == "timeout":
+            return cause  # its details have the limit, the stack and the rest
+        details = self.diagnosis()
         summary = cause.summary
         if cause.kind == "exit":
             summary = _error_line(details) or summary
         return Cause(cause.kind, summary, details)
 
-    def _exit_cause(self, returncode: int) -> Cause:
-        assert self.child is not None
-        lost = getattr(self.child, "lost", None)
+    def exit_cause(self, returncode: int) -> Cause:
+        lost = getattr(self.child, "lost", None)  # a fork the template took along
         if self.broken is not None:
-            return Cause("protocol", self.broken, self._diagnosis())
+            return Cause("protocol", self.broken, self.diagnosis())
         if self.child.timed_out:
-            return self._timeout_cause()
+            return self.timeout_cause()
         if lost is not None:
-            return Cause("crash", lost, self._diagnosis())
+            return Cause("crash", lost, self.diagnosis())
         if self.plugin_timeout is not None:
-            return Cause("timeout", self.plugin_timeout, self._diagnosis())
+            return Cause("timeout", self.plugin_timeout, self.diagnosis())
         kind, summary = describe_exit(returncode)
-        return Cause(kind, summary, self._diagnosis())
+        return Cause(kind, summary, self.diagnosis())
 
-    def _timeout_cause(self) -> Cause:
-        assert self.child is not None
+    def timeout_cause(self) -> Cause:
         group, limit = self.group, self.group.timeout
         seconds = f"{limit.seconds:g}s"
         named = (
@@ -363,12 +356,11 @@ class GroupRun:
             details += "\n\nStack of every thread shortly before the deadline:\n"
             details += trim_stack_dump(dump.rstrip())
         if not self.collected:
-            details += "\n\n" + self._diagnosis()
+            details += "\n\n" + self.diagnosis()
         return Cause("timeout", f"TIMED OUT after {seconds}{named}", details.rstrip())
 
-    def _diagnosis(self) -> str:
+    def diagnosis(self) -> str:
         """Everything the child left that explains its end."""
-        assert self.child is not None
         parts = []
         crash = read_tail(self.child.workdir / CRASH_FILE, CRASH_OUTPUT_BYTES)
         if crash.strip():
@@ -382,11 +374,36 @@ class GroupRun:
                     parts.append("subprocess stderr:\n" + stderr.rstrip())
         return "\n\n".join(parts)
 
-    def _missing_cause(self) -> Cause:
+    def missing_cause(self) -> Cause:
         text = "\n\n".join(_collect_error_text(r) for r in self.collect_errors)
         summary = "not collected in its subprocess"
         error = _error_line(text)
         return Cause("protocol", f"{summary}: {error}" if error else summary, text)
+
+
+def _rebuild(config: pytest.Config, data: dict[str, Any]) -> Any:
+    """A report, from what the child's pytest_report_to_serializable made."""
+    return config.hook.pytest_report_from_serializable(config=config, data=data)
+
+
+def _lost_reports(
+    item: pytest.Item, outcome: Outcome, child: Child, cause: Cause, phase: Phase | None
+) -> list[pytest.TestReport]:
+    """The reports that end *item*, whose child died: with what it printed."""
+    sections = []
+    if child.capture:
+        sections = [
+            ("stdout", child.read_output(STDOUT_FILE, CRASH_OUTPUT_BYTES)),
+            ("stderr", child.read_output(STDERR_FILE, CRASH_OUTPUT_BYTES)),
+        ]
+    return lost_test_reports(
+        item,
+        outcome.reports,
+        cause,
+        sections=sections,
+        duration=time.time() - outcome.started,
+        phase=phase,
+    )
 
 
 def _error_line(text: str) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -50,32 +51,25 @@ def pytest_addoption(
         dest="no_isolation",
         help=settings.HELP_NO_ISOLATION,
     )
-    group.addoption(
-        "--isolated-timeout",
-        dest="isolated_timeout",
-        type=settings.timeout_option,
-        default=settings._UNSET,
-        metavar="SECONDS",
-        help=settings.HELP_TIMEOUT,
-    )
-    group.addoption(
-        "--isolated-start",
-        dest="isolated_start",
-        choices=settings.START_METHODS,
-        default=None,
-        help=settings.HELP_START,
-    )
-    group.addoption(
-        "--isolated-parallel",
-        dest="isolated_parallel",
-        type=settings.parallel_option,
-        default=None,
-        metavar="N",
-        help=settings.HELP_PARALLEL,
-    )
-    parser.addini("isolated_timeout", settings.HELP_TIMEOUT, default=None)
-    parser.addini("isolated_start", settings.HELP_START, default=None)
-    parser.addini("isolated_parallel", settings.HELP_PARALLEL, default=None)
+    # The options that also have an ini key of the same name: (flag, how).
+    valued: list[tuple[str, dict[str, Any]]] = [
+        (
+            "--isolated-timeout",
+            {"type": settings.timeout_option, "default": settings._UNSET},
+        ),
+        ("--isolated-start", {"choices": settings.START_METHODS, "default": None}),
+        ("--isolated-parallel", {"type": settings.parallel_option, "default": None}),
+    ]
+    helps = {
+        "isolated_timeout": (settings.HELP_TIMEOUT, "SECONDS"),
+        "isolated_start": (settings.HELP_START, None),
+        "isolated_parallel": (settings.HELP_PARALLEL, "N"),
+    }
+    for flag, how in valued:
+        dest = flag[2:].replace("-", "_")
+        text, metavar = helps[dest]
+        group.addoption(flag, dest=dest, metavar=metavar, help=text, **how)
+        parser.addini(dest, text, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

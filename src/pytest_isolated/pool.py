@@ -37,7 +37,7 @@ from pytest_isolated.process import (
     SpawnedChild,
     Watchdog,
 )
-from pytest_isolated.protocol import CACHE_DIR, ChildSpec
+from pytest_isolated.protocol import CACHE_DIR, LOG_FILE, ChildSpec
 from pytest_isolated.settings import Settings
 
 #: ``sys.path`` as it was before conftests changed it (set by the plugin's
@@ -59,11 +59,11 @@ class Pool:
         self.config = config
         self.settings = settings
         self.capture = config.getoption("capture", "no") != "no"
-        self.startup_path = config.stash.get(STARTUP_PATH, list(sys.path))
+        self.specs = Specs(config)
         # pytest 9.2 inserts the pythonpath ini entries before it imports
         # plugins; the directory Python itself put first comes after them.
         added = {str(path) for path in config.getini("pythonpath")}
-        self.path0 = next((p for p in self.startup_path if p not in added), "")
+        self.path0 = next((p for p in self.specs.startup_path if p not in added), "")
         self.inbox: Inbox = queue.Queue()
         self.watchdog = Watchdog()
         self.spare: SpawnedChild | None = None
@@ -72,7 +72,6 @@ class Pool:
         self.children_started = 0
         self.child_seconds = 0.0
         self._told: set[str] = set()
-        self._own_basetemp: Path | None = None
 
     # -- start methods ---------------------------------------------------------
 
@@ -99,7 +98,7 @@ class Pool:
         )
         child = self._spawn()
         items = [item for group in forked for item in group.items]
-        spec = self.spec(
+        spec = self.specs.make(
             child, items, basetemp="isolated-template", timeout=limit, template=True
         )
         self.template = ForkTemplate(child, spec)
@@ -182,59 +181,6 @@ class Pool:
         self.retired.append(spare)
         return None
 
-    # -- specs -----------------------------------------------------------------
-
-    def spec(
-        self,
-        child: Child,
-        items: list[pytest.Item],
-        *,
-        basetemp: str,
-        timeout: float | None,
-        template: bool = False,
-    ) -> ChildSpec:
-        """What *child* needs to run *items* as the parent would have."""
-        config = self.config
-        base = self._base_temp() / basetemp
-        extra = [f"--basetemp={base}"]
-        if config.getoption("capture", None) is not None:
-            extra.append("--capture=no")
-        if config.pluginmanager.has_plugin("cacheprovider"):
-            extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
-        for more in config.hook.pytest_isolated_child_args(config=config):
-            extra += more
-        margin = 0.0 if timeout is None else min(1.0, max(0.05, timeout / 10))
-        return ChildSpec(
-            args=[*config.invocation_params.args, *extra],
-            files=list(dict.fromkeys(str(item.path) for item in items)),
-            nodeids=[item.nodeid for item in items],
-            sys_path=self.startup_path,
-            argv=list(sys.argv),
-            invocation_dir=str(config.invocation_params.dir),
-            cwd=os.getcwd(),
-            env=child_environment(),
-            basetemp=str(base),
-            workdir=str(child.workdir),
-            timeout=timeout,
-            dump_margin=margin,
-            capture=child.capture,
-            template=template,
-            events_path=str(child.events_path)
-            if isinstance(child, ForkedChild)
-            else None,
-        )
-
-    def _base_temp(self) -> Path:
-        """The parent's basetemp; a folder of our own under ``-p no:tmpdir``."""
-        base = _compat.base_temp(self.config)
-        if base is None:
-            if self._own_basetemp is None:
-                self._own_basetemp = Path(tempfile.mkdtemp(prefix="pytest-isolated-"))
-            base = self._own_basetemp
-        return base
-
-    # -- messages --------------------------------------------------------------
-
     def next_message(self) -> tuple[Child, Message] | None:
         """The next message for a group's child (None: one the pool took)."""
         child, message = self._get()
@@ -304,6 +250,75 @@ class Pool:
         for child in list(self.retired):
             child.kill()  # stuck at exit
             self.close(child)
+        self.specs.cleanup()
+
+
+class Specs:
+    """Writes each child's spec: the parent's command line, paths, environment."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.startup_path = config.stash.get(STARTUP_PATH, list(sys.path))
+        self._own_basetemp: Path | None = None
+
+    def make(
+        self,
+        child: Child,
+        items: list[pytest.Item],
+        *,
+        basetemp: str,
+        timeout: float | None,
+        template: bool = False,
+    ) -> ChildSpec:
+        """What *child* needs to run *items* as the parent would have."""
+        config = self.config
+        base = self._base_temp() / basetemp
+        extra = [f"--basetemp={base}"]
+        if config.getoption("capture", None) is not None:
+            extra.append("--capture=no")
+        if config.pluginmanager.has_plugin("cacheprovider"):
+            extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
+        if _compat.log_file_handler(config) is not None and (
+            config.getoption("log_file", None) or config.getini("log_file")
+        ):
+            # The child never opens the session's log file: the parent writes
+            # what the child logged there (LogLines).
+            extra.append(f"--log-file={child.workdir / LOG_FILE}")
+        if config.getoption("debug", None):
+            extra.append(f"--debug={child.workdir / 'pytestdebug.log'}")
+        for more in config.hook.pytest_isolated_child_args(config=config):
+            extra += more
+        margin = 0.0 if timeout is None else min(1.0, max(0.05, timeout / 10))
+        return ChildSpec(
+            args=[*config.invocation_params.args, *extra],
+            files=list(dict.fromkeys(str(item.path) for item in items)),
+            nodeids=[item.nodeid for item in items],
+            sys_path=self.startup_path,
+            argv=list(sys.argv),
+            invocation_dir=str(config.invocation_params.dir),
+            cwd=os.getcwd(),
+            env=child_environment(),
+            basetemp=str(base),
+            workdir=str(child.workdir),
+            timeout=timeout,
+            dump_margin=margin,
+            capture=child.capture,
+            template=template,
+            events_path=str(child.events_path)
+            if isinstance(child, ForkedChild)
+            else None,
+        )
+
+    def _base_temp(self) -> Path:
+        """The parent's basetemp; a folder of our own under ``-p no:tmpdir``."""
+        base = _compat.base_temp(self.config)
+        if base is None:
+            if self._own_basetemp is None:
+                self._own_basetemp = Path(tempfile.mkdtemp(prefix="pytest-isolated-"))
+            base = self._own_basetemp
+        return base
+
+    def cleanup(self) -> None:
         if self._own_basetemp is not None:
             shutil.rmtree(self._own_basetemp, ignore_errors=True)
 

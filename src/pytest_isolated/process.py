@@ -406,10 +406,13 @@ def _bootstrap(path0: str) -> str:
     It gives the child the parent's ``sys.path[0]`` before anything else is
     imported: ``python -m pytest`` has the working directory there, the
     ``pytest`` script its own directory, and imports must resolve alike.
+    This very copy of the package is imported (another one may come first
+    on the child's ``PYTHONPATH``), from a path entry that is then removed.
     """
     package_parent = str(Path(__file__).resolve().parent.parent)
     return (
-        f"import sys; sys.path[0] = {path0!r}; sys.path.append({package_parent!r}); "
+        f"import sys; sys.path[0] = {path0!r}; sys.path.insert(0, {package_parent!r}); "
+        "import pytest_isolated; del sys.path[0]; "
         "from pytest_isolated.bootstrap import main; sys.exit(main())"
     )
 

@@ -32,9 +32,10 @@ EV_STARTED = "started"  # interpreter up, spec read
 EV_COLLECTED = "collected"  # the group's items are collected; fields: missing
 EV_COLLECT_ERROR = "collect_error"  # a failed collect report; field: report
 EV_LOGSTART = "logstart"  # fields: nodeid
+EV_PHASE = "phase"  # a phase of the test starts; fields: nodeid, when
 EV_REPORT = "report"  # fields: report (serialised TestReport)
 EV_WARNING = "warning"  # fields: nodeid, when, warning
-EV_LOGFINISH = "logfinish"  # fields: nodeid
+EV_LOGFINISH = "logfinish"  # fields: nodeid, log (its --log-file lines)
 EV_INTERNAL_ERROR = "internal_error"  # fields: text
 EV_PLUGIN_TIMEOUT = "plugin_timeout"  # a plugin's timer ends the child; field: summary
 EV_EXIT = "exit"  # pytest.exit() or KeyboardInterrupt; fields: reason, returncode
@@ -166,6 +167,7 @@ STDERR_FILE = "stderr"
 CRASH_FILE = "crash-traceback"
 TIMEOUT_FILE = "timeout-traceback"
 CACHE_DIR = "cache"
+LOG_FILE = "log-file"  # the child's --log-file, forwarded to the parent's
 EVENTS_FIFO = "events"
 
 

@@ -16,13 +16,20 @@ Imports the parent-side modules ``_compat``, ``grouping``, ``grouprun``,
 
 from __future__ import annotations
 
+import faulthandler
 import os
 
 import pytest
 
 from pytest_isolated import _compat
 from pytest_isolated.grouping import Group, plan_groups
-from pytest_isolated.grouprun import GroupRun, Incident, Outcome, RecordedWarning
+from pytest_isolated.grouprun import (
+    GroupRun,
+    Incident,
+    LogLines,
+    Outcome,
+    RecordedWarning,
+)
 from pytest_isolated.pool import Pool
 from pytest_isolated.process import Child, Message
 from pytest_isolated.settings import Settings, request_of
@@ -53,6 +60,7 @@ class IsolationScheduler:
         self._started: set[int] = set()  # indexes of the groups ever started
         #: Each crash or timeout, in order.
         self.incidents: list[Incident] = []
+        self.faulthandler_timeout = _faulthandler_timeout(config)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -72,6 +80,10 @@ class IsolationScheduler:
         group = self.groups.get(item)
         if group is None:
             return None
+        if self.faulthandler_timeout:
+            # pytest's faulthandler plugin armed its timer around this test;
+            # a dump of the parent's threads would tell nothing about it.
+            faulthandler.cancel_dump_traceback_later()
         outcome = self._outcome(item, group)
         emit(item, nextitem, outcome)
         return True
@@ -105,8 +117,9 @@ class IsolationScheduler:
         reason, returncode = run.exit_request
         ihook = item.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        if run.running is not None and run.running_item is item:
-            for report in run.running.reports:
+        now = run.now
+        if now.running is not None and now.running_item is item:
+            for report in now.running.reports:
                 ihook.pytest_runtest_logreport(report=report)
         if reason is None:
             raise KeyboardInterrupt
@@ -137,7 +150,7 @@ class IsolationScheduler:
         more_to_come = len(self._started) < len(self.order)
         child = self.pool.child_for(run.group, run.pending, spare=more_to_come)
         self.owner[child] = run
-        spec = self.pool.spec(
+        spec = self.pool.specs.make(
             child,
             run.pending,
             basetemp=run.basetemp,
@@ -192,6 +205,13 @@ class IsolationScheduler:
         self.pool.shutdown()
 
 
+def _faulthandler_timeout(config: pytest.Config) -> bool:
+    try:
+        return float(config.getini("faulthandler_timeout") or 0) > 0
+    except (ValueError, TypeError):  # not ours to report
+        return False
+
+
 def emit(item: pytest.Item, nextitem: pytest.Item | None, outcome: Outcome) -> None:
     """Re-emit *item*'s outcome through pytest's logging hooks."""
     ihook = item.ihook
@@ -200,6 +220,9 @@ def emit(item: pytest.Item, nextitem: pytest.Item | None, outcome: Outcome) -> N
         (i for i, a in enumerate(outcome.actions) if _is_teardown(a)), default=-1
     )
     for index, action in enumerate(outcome.actions):
+        if isinstance(action, LogLines):
+            _write_log_file(item.config, action.text)
+            continue
         if isinstance(action, RecordedWarning):
             item.config.hook.pytest_warning_recorded.call_historic(
                 kwargs={
@@ -216,6 +239,16 @@ def emit(item: pytest.Item, nextitem: pytest.Item | None, outcome: Outcome) -> N
     if last_teardown < 0:
         _compat.teardown_parent_stack(item, nextitem)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def _write_log_file(config: pytest.Config, text: str) -> None:
+    """Append a child's ``--log-file`` lines to the session's log file."""
+    handler = _compat.log_file_handler(config)
+    if handler is None or handler.stream is None:
+        return
+    with handler.lock:  # a logging.Handler's own lock
+        handler.stream.write(text)
+        handler.flush()
 
 
 def _is_teardown(action: object) -> bool:

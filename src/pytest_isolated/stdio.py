@@ -20,7 +20,7 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,6 +70,8 @@ class PhaseCapture:
         self.workdir = workdir
         self.capture = capture
         self.dumps = dumps
+        #: Told when each phase of a test starts (the child sends an event).
+        self.on_phase: Callable[[pytest.Item, str], None] = lambda item, when: None
         self.saved: dict[int, int] = {}
         self.streams: tuple[Any, Any, Any] = (sys.stdin, sys.stdout, sys.stderr)
         self.saved_streams = False
@@ -123,6 +125,7 @@ class PhaseCapture:
     def _phase(self, item: pytest.Item, when: str) -> Generator[None]:
         # Nothing is restored as a phase starts: pytest's capture plugin has
         # already put a capsys/capfd fixture's streams in place by then.
+        self.on_phase(item, when)
         self.dumps.arm()
         if not self.capture:  # as under ``-s``: a test's changes stay
             return (yield)
@@ -143,6 +146,28 @@ class PhaseCapture:
                     text = read_tail(self.workdir / name, MAX_SECTION_BYTES)
                     item.add_report_section(when, key, text)
             self.restore()
+
+
+class LogFileTail:
+    """What the child's ``--log-file`` gained since the last look: the
+    parent writes it into its own log file, which the child never opens."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def restart(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def read_new(self) -> str:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return ""
+        self.offset += len(data)
+        return data.decode("utf-8", errors="replace")
 
 
 def _same_file(fd: int, saved: int) -> bool:
