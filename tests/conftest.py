@@ -8,9 +8,26 @@ explicitly through ``PYTEST_PLUGINS``, which its children inherit.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest_plugins = ["pytester"]
+
+#: Every start method this platform has; each is a first-class citizen, so the
+#: behaviour tests run over all of them (``every_start_method``).
+START_METHODS = ["spawn", "prestart", *(["fork"] if hasattr(os, "fork") else [])]
+
+
+@pytest.fixture(params=START_METHODS)
+def every_start_method(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Run the test's sub-runs with each start method (an explicit
+    ``--isolated-start`` on a sub-run's command line still wins)."""
+    method: str = request.param
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"--isolated-start={method}")
+    return method
 
 
 @pytest.fixture(autouse=True)

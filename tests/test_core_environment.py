@@ -5,6 +5,7 @@ not isolated run exactly as without the plugin."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import sysconfig
@@ -141,7 +142,8 @@ def test_child_imports_like_the_parent(
         "    pass\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(pytester.path / "plugins"))
-    monkeypatch.setenv("PYTEST_ADDOPTS", "--probe=from-addopts")
+    addopts = os.environ.get("PYTEST_ADDOPTS", "")
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"{addopts} --probe=from-addopts")
     if launcher == "pytest script":
         script = Path(sysconfig.get_path("scripts")) / "pytest"
         command: list[str | Path] = [script]
@@ -251,3 +253,7 @@ def test_in_process_tests_run_exactly_as_without_the_plugin(
     without = pytester.runpytest_subprocess("-rA", "-v")
     assert _normalise(with_plugin.stdout.str()) == _normalise(without.stdout.str())
     assert with_plugin.ret == without.ret == pytest.ExitCode.TESTS_FAILED
+
+
+# Every behaviour here holds for each start method.
+pytestmark = pytest.mark.usefixtures("every_start_method")

@@ -425,3 +425,7 @@ def test_group_finished_while_another_ran_is_not_run_again(
     ]
     group = {pid[f"test_once.py::test_g{n}"] for n in (1, 2, 3)}
     assert len(group) == 1
+
+
+# Every behaviour here holds for each start method.
+pytestmark = pytest.mark.usefixtures("every_start_method")

@@ -387,3 +387,7 @@ def test_output_capture(pytester: pytest.Pytester) -> None:
     assert re.findall("test session starts", captured.stdout.str()) == [
         "test session starts"
     ]
+
+
+# Every behaviour here holds for each start method.
+pytestmark = pytest.mark.usefixtures("every_start_method")

@@ -579,3 +579,7 @@ def test_flooding_closing_and_lingering_outputs(pytester: pytest.Pytester) -> No
         ["*earlier bytes not shown*", "the end of the flood", "PASSED *::test_last"]
     )
     assert time.monotonic() - started < 60
+
+
+# Every behaviour here holds for each start method.
+pytestmark = pytest.mark.usefixtures("every_start_method")

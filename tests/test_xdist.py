@@ -156,3 +156,7 @@ def test_workers_contain_crashes_and_enforce_timeouts(
     # No worker died: xdist would say so and restart it.
     result.stdout.no_fnmatch_line("*worker*crashed*")
     result.stdout.no_fnmatch_line("*replacing crashed worker*")
+
+
+# Every behaviour here holds for each start method.
+pytestmark = pytest.mark.usefixtures("every_start_method")
