@@ -502,3 +502,15 @@ def test_start_methods_report_as_pytests_own_process(
         ), method
         assert report_of(result) == expected_report, method
         assert "INTERNALERROR" not in all_output(result), method
+
+
+def test_many_forked_groups_side_by_side(pytester: pytest.Pytester) -> None:
+    """Groups that run beside each other keep every event: a fork's messages
+    that arrive while the parent waits for the template are not lost."""
+    pytester.makepyfile(
+        test_many="\n".join(f"def test_{n}():\n    pass\n" for n in range(40))
+    )
+    result = pytester.runpytest_subprocess(
+        "--forked", "--isolated-parallel=2", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(passed=40)

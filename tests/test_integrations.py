@@ -178,6 +178,26 @@ def test_pytest_cov_measures_isolated_tests(pytester: pytest.Pytester) -> None:
     ]
 
 
+def test_pytest_cov_measures_isolated_tests_under_xdist(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(measured=MEASURED, test_x=MEASURED_TEST)
+    (pytester.path / ".coveragerc").write_text("[run]\npatch = subprocess\n")
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "pytest_cov",
+        "-p",
+        "xdist",
+        "-n",
+        "2",
+        "--cov=measured",
+        "--cov-report=term-missing",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["measured.py * 5 * 1 * 80% * 7"])
+    assert _covered_lines(pytester) == [1, 2, 3, 6]
+
+
 def test_rerunfailures_reruns_inside_the_subprocess(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         counter=COUNTER,

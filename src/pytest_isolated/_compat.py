@@ -185,6 +185,61 @@ def redirect_faulthandler_plugin(config: pytest.Config) -> None:
             os.dup2(2, config.stash[key])
 
 
+def set_attribute(obj: object, name: str, value: object) -> None:
+    """Replace a method of one of pytest's plugin objects for this process
+    (the child's capture manager, so that ``capsys.disabled()`` output is
+    shown live); there is no hook for it."""
+    setattr(obj, name, value)
+
+
+def put_output_before_log(item: pytest.Item, when: str) -> None:
+    """Order *when*'s report sections as pytest's capture and logging plugins
+    do: stdout, stderr, then the log.  A child adds its captured output
+    after the logging plugin added the log; the list is not public."""
+    sections: list[tuple[str, str, str]] = item._report_sections
+    logs = [s for s in sections if s[0] == when and s[1] == "log"]
+    if logs:
+        sections[:] = [s for s in sections if s not in logs] + logs
+
+
+def rebuilt_subtest(config: pytest.Config, report: Any, data: dict[str, Any]) -> None:
+    """pytest 9's subtests, for a report rebuilt from a child's: keep the
+    context values as the child shows them (``SubtestContext`` applies
+    ``saferepr`` again when rebuilt, which quotes them), and count a failed
+    subtest for its test, as the subtests plugin does where the test runs
+    (its count, which fails a test with failed subtests, is not public)."""
+    context = getattr(report, "context", None)
+    wire = data.get("_subtest.context")
+    if context is None or not isinstance(wire, dict):
+        return
+    with contextlib.suppress(Exception):
+        object.__setattr__(context, "kwargs", dict(wire.get("kwargs") or {}))
+    if report.failed:
+        from _pytest import subtests
+
+        counts = config.stash.get(subtests.failed_subtests_key, None)
+        if counts is not None:
+            counts[getattr(report, "id", report.nodeid)] += 1
+
+
+def run_atexit() -> None:
+    """Run the ``atexit`` handlers now, in a fork that then leaves with
+    ``os._exit()`` (skipping the interpreter's teardown); only CPython's
+    private ``atexit._run_exitfuncs`` does this."""
+    import atexit
+
+    atexit._run_exitfuncs()
+
+
+def junit_key() -> Any:
+    """The stash key under which pytest's JUnit writer lives; the
+    ``record_xml_attribute`` and ``record_testsuite_property`` fixtures look
+    it up there, and a child puts a stand-in that forwards their values."""
+    from _pytest.junitxml import xml_key
+
+    return xml_key
+
+
 def split_scope(scheduling: Any, nodeid: str) -> str:
     """The work unit pytest-xdist's scope scheduling puts *nodeid* in (module,
     class, file or xdist_group); xdist's only way is this private method."""

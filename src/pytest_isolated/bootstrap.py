@@ -24,9 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_isolated import _compat
 from pytest_isolated.channel import Channel, open_channel
 from pytest_isolated.child import ChildPlugin
 from pytest_isolated.dumps import Dumps
+from pytest_isolated.passthrough import TerminalTap
 from pytest_isolated.protocol import (
     EV_FINISHED,
     EV_INTERNAL_ERROR,
@@ -72,19 +74,26 @@ def main() -> int:
     dumps = Dumps(workdir, spec.timeout, spec.dump_margin)
     channel.send(EV_STARTED, pid=os.getpid())
     stdout = sys.stdout
-    plugin = ChildPlugin(spec, channel, stdout, dumps, commands)
-    # See ChildPlugin.pytest_configure_late: pytest's own output goes nowhere.
-    with open(os.devnull, "w") as null:
-        sys.stdout = null
-        try:
-            exitstatus = int(pytest.main(spec.args, plugins=[plugin]))
-        except BaseException as exc:  # noqa: BLE001 - reported, then the child ends
-            channel.send(EV_INTERNAL_ERROR, text=f"{type(exc).__name__}: {exc}")
-            exitstatus = 3
-        finally:
-            sys.stdout = stdout
+    # pytest's terminal reporter writes to the tap (see passthrough.py).
+    tap = TerminalTap()
+    plugin = ChildPlugin(spec, channel, stdout, dumps, tap, commands)
+    sys.stdout = tap
+    try:
+        exitstatus = int(pytest.main(spec.args, plugins=[plugin]))
+    except BaseException as exc:  # noqa: BLE001 - reported, then the child ends
+        channel.send(EV_INTERNAL_ERROR, text=f"{type(exc).__name__}: {exc}")
+        exitstatus = 3
+    finally:
+        sys.stdout = stdout
     flush_std_streams()
     channel.send(EV_FINISHED, exitstatus=exitstatus)
+    if plugin.spec.events_path is not None:  # a fork of the template
+        # atexit handlers run (coverage.py saves its data there), but not the
+        # interpreter's own teardown: freeing every object the template made
+        # would write to, and so copy, nearly every page the fork shares.
+        _compat.run_atexit()
+        flush_std_streams()
+        os._exit(exitstatus)
     return exitstatus
 
 

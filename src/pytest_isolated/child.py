@@ -24,9 +24,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, passthrough
 from pytest_isolated.channel import Channel
 from pytest_isolated.dumps import Dumps
+from pytest_isolated.passthrough import TerminalTap
 from pytest_isolated.protocol import (
     CHILD_PLUGIN_NAME,
     EV_COLLECT_ERROR,
@@ -37,6 +38,7 @@ from pytest_isolated.protocol import (
     EV_LOGSTART,
     EV_PHASE,
     EV_REPORT,
+    EV_TERMINAL,
     EV_WARNING,
     LOG_FILE,
     ChildSpec,
@@ -69,6 +71,7 @@ NEUTRAL_OPTIONS: dict[str, Any] = {
 }
 
 STDIO_PLUGIN_NAME = "pytest-isolated-stdio"
+XDIST_NAME = "pytest-isolated-xdist-fixtures"
 
 
 class ChildPlugin:
@@ -80,6 +83,7 @@ class ChildPlugin:
         channel: Channel,
         stdout: IO[str],
         dumps: Dumps,
+        tap: TerminalTap,
         commands: int | None = None,
     ) -> None:
         self.__name__ = CHILD_PLUGIN_NAME  # the name pluggy registers it under
@@ -88,6 +92,7 @@ class ChildPlugin:
         self.stdout = stdout
         self.dumps = dumps
         self.commands = commands
+        self.tap = tap
         self.stdio = PhaseCapture(Path(spec.workdir), spec.capture, dumps)
         self.log_file = LogFileTail(Path(spec.workdir) / LOG_FILE)
         self.stdio.on_phase = self._phase_starts
@@ -128,6 +133,29 @@ class ChildPlugin:
         self.dumps.enable()
         self.stdio.take_streams()
         config.pluginmanager.register(self.stdio, STDIO_PLUGIN_NAME)
+        spec = self.spec
+        passthrough.fit_terminal(config, spec.term_width, spec.term_markup)
+        passthrough.show_disabled_capture_live(config, self.tap)
+        if spec.junit_family is not None:
+            recorder = passthrough.LogXML(spec.junit_family, self.channel.send)
+            config.stash[_compat.junit_key()] = recorder
+        # The cache's last-failed and new-first bookkeeping is the parent's:
+        # in a child (a fork's template collected the whole session) it
+        # would only write files nobody reads.
+        for name in ("lfplugin", "nfplugin"):
+            bookkeeper = config.pluginmanager.get_plugin(name)
+            if bookkeeper is not None:
+                config.pluginmanager.unregister(bookkeeper, name)
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            config.pluginmanager.register(passthrough, XDIST_NAME)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # pytest's JUnit plugin would unregister the stand-in as its writer.
+        if self.spec.junit_family is not None:
+            key = _compat.junit_key()
+            if key in config.stash:
+                del config.stash[key]
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # Collect only the group's files, whatever paths the command line gave.
@@ -227,12 +255,28 @@ class ChildPlugin:
 
     def _phase_starts(self, item: pytest.Item, when: str) -> None:
         self.channel.send(EV_PHASE, nodeid=item.nodeid, when=when)
+        if when == "setup":
+            # From here to the teardown's report, what reaches the terminal
+            # (but for the terminal reporter's own report lines) is the test's.
+            self.tap.recording = True
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.channel.send(EV_LOGSTART, nodeid=nodeid)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    # A wrapper: the report as pytest made it, before any logreport hook runs;
+    # what those add to it (a conftest's extra section), they add again in the
+    # parent.  What the terminal got since the last report comes first.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None]:
+        self.tap.recording = False
+        runs = self.tap.take()
+        if runs:
+            self.channel.send(EV_TERMINAL, runs=runs)
         self._send_report(EV_REPORT, report)
+        try:
+            return (yield)
+        finally:
+            self.tap.recording = report.when != "teardown"
 
     def pytest_warning_recorded(
         self, warning_message: warnings.WarningMessage, when: str, nodeid: str

@@ -23,6 +23,7 @@ Imports only the child-side modules of the package and ``protocol``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import random
 import selectors
@@ -78,6 +79,9 @@ class ForkServer:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.commands, selectors.EVENT_READ)
         self.selector.register(wake_read, selectors.EVENT_READ)
+        # Everything the template made stays out of the forks' garbage
+        # collections: a collection would visit, and so copy, every page.
+        gc.freeze()
         try:
             if self._prefork():
                 return True

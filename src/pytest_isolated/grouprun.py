@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from pytest_isolated import _compat
 from pytest_isolated.crash import (
     Cause,
     Phase,
@@ -58,7 +59,25 @@ class LogLines:
     text: str
 
 
-Action = pytest.TestReport | RecordedWarning | LogLines
+@dataclasses.dataclass(frozen=True)
+class TerminalText:
+    """What the test wrote to the terminal (live logs, ...); *raw*: past
+    pytest's terminal writer, to the real stdout (``capsys.disabled()``)."""
+
+    text: str
+    raw: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class XmlRecord:
+    """A ``record_xml_attribute`` (nodeid set) or ``record_testsuite_property``."""
+
+    name: str
+    value: str
+    nodeid: str | None = None
+
+
+Action = pytest.TestReport | RecordedWarning | LogLines | TerminalText | XmlRecord
 
 
 @dataclasses.dataclass
@@ -181,6 +200,24 @@ class GroupRun:
     def on_phase(self, event: Event) -> None:
         """A phase of the running test starts: a crash now happened in it."""
         self.now.phase = event.fields["when"]
+
+    def on_terminal(self, event: Event) -> None:
+        for raw, text in event.fields["runs"]:
+            self._running().actions.append(TerminalText(str(text), bool(raw)))
+
+    def on_xml_attribute(self, event: Event) -> None:
+        fields = event.fields
+        record = XmlRecord(fields["name"], fields["value"], fields["nodeid"])
+        self._running().actions.append(record)
+
+    def on_xml_property(self, event: Event) -> None:
+        record = XmlRecord(event.fields["name"], event.fields["value"])
+        self._running().actions.append(record)
+
+    def _running(self) -> Outcome:
+        if self.now.running is None:
+            raise ValueError("outside a test")
+        return self.now.running
 
     def on_report(self, event: Event) -> None:
         report = _rebuild(self.config, event.fields["report"])
@@ -383,7 +420,9 @@ class Attempt:
 
 def _rebuild(config: pytest.Config, data: dict[str, Any]) -> Any:
     """A report, from what the child's pytest_report_to_serializable made."""
-    return config.hook.pytest_report_from_serializable(config=config, data=data)
+    report = config.hook.pytest_report_from_serializable(config=config, data=data)
+    _compat.rebuilt_subtest(config, report, data)
+    return report
 
 
 def _lost_reports(

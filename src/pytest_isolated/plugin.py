@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from pytest_isolated import forked, hooks, integrations, settings
-from pytest_isolated.pool import STARTUP_PATH
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
-from pytest_isolated.scheduler import IsolationScheduler
+from pytest_isolated.settings import STARTUP_PATH
 
 SCHEDULER_NAME = "pytest-isolated"
 settings_key = pytest.StashKey[settings.Settings]()
@@ -80,6 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
     resolved = settings.resolve_settings(config)
     config.stash[settings_key] = resolved
     if not resolved.disabled:
+        # Imported here: a child loads nothing of the parent side.
+        from pytest_isolated.scheduler import IsolationScheduler
+
         scheduler = IsolationScheduler(config, resolved)
         config.pluginmanager.register(scheduler, SCHEDULER_NAME)
         integrations.register_parent(config, resolved, scheduler.pytest_sessionfinish)
@@ -91,9 +93,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     integrations.unregister(config)
-    if config.pluginmanager.has_plugin("xdist"):
-        from pytest_isolated import xdist
-
+    xdist = sys.modules.get("pytest_isolated.xdist")  # imported if registered
+    if xdist is not None:
         xdist.unregister(config)
     scheduler = config.pluginmanager.get_plugin(SCHEDULER_NAME)
     if scheduler is not None:

@@ -14,6 +14,7 @@ Imports the parent-side modules ``_compat``, ``forkclient``, ``grouping``,
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import queue
@@ -23,6 +24,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,11 +40,7 @@ from pytest_isolated.process import (
     Watchdog,
 )
 from pytest_isolated.protocol import CACHE_DIR, LOG_FILE, ChildSpec
-from pytest_isolated.settings import Settings
-
-#: ``sys.path`` as it was before conftests changed it (set by the plugin's
-#: ``pytest_load_initial_conftests`` wrapper, for this session).
-STARTUP_PATH = pytest.StashKey[list[str]]()
+from pytest_isolated.settings import STARTUP_PATH, Settings
 
 #: The longest the fork template may take to collect.
 TEMPLATE_LIMIT = 300.0
@@ -72,6 +70,9 @@ class Pool:
         self.children_started = 0
         self.child_seconds = 0.0
         self._told: set[str] = set()
+        #: Messages of running groups that came while the pool waited for
+        #: the template: handed out first, in their order.
+        self._held: collections.deque[tuple[Child, Message]] = collections.deque()
 
     # -- start methods ---------------------------------------------------------
 
@@ -132,7 +133,10 @@ class Pool:
             self._tell("the fork template was not started")
             return None
         while not template.settled:
-            self._dispatch(*self._get())
+            child, message = self._get()
+            if not self._dispatch(child, message):
+                # A running group's: its run takes it later, in order.
+                self._held.append((child, message))
         if not template.can_run(nodeids):
             self._tell(template.refusal or "the template did not collect the group")
             return None
@@ -183,6 +187,8 @@ class Pool:
 
     def next_message(self) -> tuple[Child, Message] | None:
         """The next message for a group's child (None: one the pool took)."""
+        if self._held:
+            return self._held.popleft()
         child, message = self._get()
         if self._dispatch(child, message):
             return None
@@ -307,6 +313,7 @@ class Specs:
             events_path=str(child.events_path)
             if isinstance(child, ForkedChild)
             else None,
+            **_terminal_and_junit(config),
         )
 
     def _base_temp(self) -> Path:
@@ -321,6 +328,19 @@ class Specs:
     def cleanup(self) -> None:
         if self._own_basetemp is not None:
             shutil.rmtree(self._own_basetemp, ignore_errors=True)
+
+
+def _terminal_and_junit(config: pytest.Config) -> dict[str, Any]:
+    """The parent's terminal width and colours, and its JUnit family."""
+    fields: dict[str, Any] = {}
+    with contextlib.suppress(Exception):  # -p no:terminal
+        writer = config.get_terminal_writer()
+        fields["term_width"] = writer.fullwidth
+        fields["term_markup"] = writer.hasmarkup
+    xml = config.stash.get(_compat.junit_key(), None)
+    if xml is not None:
+        fields["junit_family"] = str(getattr(xml, "family", "xunit1"))
+    return fields
 
 
 def child_environment() -> dict[str, str]:

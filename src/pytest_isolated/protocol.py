@@ -33,6 +33,9 @@ EV_COLLECTED = "collected"  # the group's items are collected; fields: missing
 EV_COLLECT_ERROR = "collect_error"  # a failed collect report; field: report
 EV_LOGSTART = "logstart"  # fields: nodeid
 EV_PHASE = "phase"  # a phase of the test starts; fields: nodeid, when
+EV_TERMINAL = "terminal"  # what reached the terminal; fields: runs ([raw, text])
+EV_XML_ATTRIBUTE = "xml_attribute"  # record_xml_attribute; fields: nodeid, name, value
+EV_XML_PROPERTY = "xml_property"  # record_testsuite_property; fields: name, value
 EV_REPORT = "report"  # fields: report (serialised TestReport)
 EV_WARNING = "warning"  # fields: nodeid, when, warning
 EV_LOGFINISH = "logfinish"  # fields: nodeid, log (its --log-file lines)
@@ -150,6 +153,11 @@ class ChildSpec:
     template: bool = False
     #: For a forked child: the FIFO its events go to.
     events_path: str | None = None
+    #: The parent's terminal: its width and whether it shows colours.
+    term_width: int | None = None
+    term_markup: bool = False
+    #: The parent's ``junit_family`` if it writes JUnit XML, else None.
+    junit_family: str | None = None
 
     def to_json(self) -> bytes:
         """One line of JSON."""

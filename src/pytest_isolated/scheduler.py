@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import sys
 
 import pytest
 
@@ -29,6 +30,8 @@ from pytest_isolated.grouprun import (
     LogLines,
     Outcome,
     RecordedWarning,
+    TerminalText,
+    XmlRecord,
 )
 from pytest_isolated.pool import Pool
 from pytest_isolated.process import Child, Message
@@ -223,6 +226,12 @@ def emit(item: pytest.Item, nextitem: pytest.Item | None, outcome: Outcome) -> N
         if isinstance(action, LogLines):
             _write_log_file(item.config, action.text)
             continue
+        if isinstance(action, TerminalText):
+            _write_terminal(item.config, action)
+            continue
+        if isinstance(action, XmlRecord):
+            _record_xml(item.config, action)
+            continue
         if isinstance(action, RecordedWarning):
             item.config.hook.pytest_warning_recorded.call_historic(
                 kwargs={
@@ -239,6 +248,28 @@ def emit(item: pytest.Item, nextitem: pytest.Item | None, outcome: Outcome) -> N
     if last_teardown < 0:
         _compat.teardown_parent_stack(item, nextitem)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def _write_terminal(config: pytest.Config, text: TerminalText) -> None:
+    """What reached the child's terminal, where pytest would have shown it."""
+    if text.raw:  # pytest's capture is suspended here, as in capsys.disabled()
+        sys.stdout.write(text.text)
+        sys.stdout.flush()
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write(text.text, flush=True)
+
+
+def _record_xml(config: pytest.Config, record: XmlRecord) -> None:
+    """A child's ``record_xml_attribute`` / ``record_testsuite_property``."""
+    xml = config.stash.get(_compat.junit_key(), None)
+    if xml is None:
+        return
+    if record.nodeid is None:
+        xml.add_global_property(record.name, record.value)
+    else:
+        xml.node_reporter(record.nodeid).add_attribute(record.name, record.value)
 
 
 def _write_log_file(config: pytest.Config, text: str) -> None:

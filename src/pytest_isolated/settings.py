@@ -314,6 +314,10 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
     return Request(key, name, args.timeout, args.exclusive)
 
 
+#: ``sys.path`` as it was before conftests changed it (set by the plugin's
+#: ``pytest_load_initial_conftests`` wrapper, for this session).
+STARTUP_PATH = pytest.StashKey[list[str]]()
+
 #: Each item's request, decided once (None: not isolated).
 REQUEST_KEY = pytest.StashKey[Request | None]()
 

@@ -11,7 +11,7 @@ group: a test that ``dup2()``s a file over fd 1, closes fd 2 or replaces
 put there is never truncated.  Reading stdin raises, as under pytest's
 capture.  Under ``-s`` nothing is captured or put back, as in pytest.
 
-Imports only :mod:`pytest_isolated.protocol` and :mod:`pytest_isolated.dumps`.
+Imports only ``_compat``, ``dumps`` and ``protocol``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
+from pytest_isolated import _compat
 from pytest_isolated.dumps import Dumps
 from pytest_isolated.protocol import STDERR_FILE, STDOUT_FILE, read_tail
 
@@ -108,44 +109,55 @@ class PhaseCapture:
                 with contextlib.suppress(OSError):
                     os.dup2(saved, fd)
 
-    # trylast: the innermost wrapper, so that stdout and stderr sections come
-    # before the logging plugin's, in pytest's usual order.
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None]:
-        return (yield from self._phase(item, "setup"))
+    # No hook wrappers: an exception of the test must not pass through a frame
+    # of ours (``--tb=native`` shows every frame it passed through).  A phase
+    # starts in a tryfirst hook and ends in pytest_runtest_makereport, before
+    # the report is made and after pytest's capture closed capsys/capfd.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._start(item, "setup")
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
-        return (yield from self._phase(item, "call"))
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self._start(item, "call")
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None]:
-        return (yield from self._phase(item, "teardown"))
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        self._start(item, "teardown")
 
-    def _phase(self, item: pytest.Item, when: str) -> Generator[None]:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> None:
+        self._end(item, call.when)
+
+    def _start(self, item: pytest.Item, when: str) -> None:
+        self.on_phase(item, when)
         # Nothing is restored as a phase starts: pytest's capture plugin has
         # already put a capsys/capfd fixture's streams in place by then.
-        self.on_phase(item, when)
         self.dumps.arm()
         if not self.capture:  # as under ``-s``: a test's changes stay
-            return (yield)
+            return
         for fd, _, _ in _FILES:
             with contextlib.suppress(OSError, KeyError):
                 os.ftruncate(self.saved[fd], 0)
                 os.lseek(self.saved[fd], 0, os.SEEK_SET)
-        try:
-            return (yield)
-        finally:
-            flush_std_streams()
-            for fd, key, name in _FILES:
-                try:
-                    written = os.fstat(self.saved[fd]).st_size
-                except (OSError, KeyError):
-                    written = 1
-                if written:
-                    text = read_tail(self.workdir / name, MAX_SECTION_BYTES)
-                    item.add_report_section(when, key, text)
-            self.restore()
+
+    def _end(self, item: pytest.Item, when: str) -> None:
+        if not self.capture or when not in ("setup", "call", "teardown"):
+            return
+        flush_std_streams()
+        for fd, key, name in _FILES:
+            try:
+                written = os.fstat(self.saved[fd]).st_size
+            except (OSError, KeyError):
+                written = 1
+            if written:
+                text = read_tail(self.workdir / name, MAX_SECTION_BYTES)
+                item.add_report_section(when, key, text)
+        # pytest's order: the captured output before the captured log.
+        _compat.put_output_before_log(item, when)
+        self.restore()
 
 
 class LogFileTail:

@@ -293,6 +293,7 @@ SAMPLES: dict[str, object] = {
     "float": 2.5,
     "bool": True,
     "int": 7,
+    "int | None": 132,
 }
 
 #: Other values of the same types: empty, None, false.
@@ -305,6 +306,7 @@ OTHER_SAMPLES: dict[str, object] = {
     "float": 0.0,
     "bool": False,
     "int": 0,
+    "int | None": None,
 }
 
 
