@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated import forked, hooks, integrations, settings
+from pytest_isolated import forked, hooks, integrations, settings, statecheck
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
 from pytest_isolated.settings import STARTUP_PATH
 
@@ -69,6 +69,17 @@ def pytest_addoption(
         text, metavar = helps[dest]
         group.addoption(flag, dest=dest, metavar=metavar, help=text, **how)
         parser.addini(dest, text, default=None)
+    group.addoption(
+        statecheck.OPTION,
+        dest="isolated_check_state",
+        nargs="?",
+        const=statecheck.WARN,
+        default=None,
+        type=statecheck.mode_option,
+        metavar="warn|fail",
+        help=statecheck.HELP,
+    )
+    parser.addini(statecheck.INI, statecheck.HELP, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,6 +89,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # inside a subprocess: the child plugin is in charge
     resolved = settings.resolve_settings(config)
     config.stash[settings_key] = resolved
+    mode = statecheck.resolve_mode(config)
+    if mode is not None:  # in this process only: isolated tests are not checked
+        checker = statecheck.StateCheck(config, resolved, mode)
+        config.pluginmanager.register(checker, statecheck.PLUGIN_NAME)
     if not resolved.disabled:
         # Imported here: a child loads nothing of the parent side.
         from pytest_isolated.scheduler import IsolationScheduler
@@ -96,6 +111,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     xdist = sys.modules.get("pytest_isolated.xdist")  # imported if registered
     if xdist is not None:
         xdist.unregister(config)
+    checker = config.pluginmanager.get_plugin(statecheck.PLUGIN_NAME)
+    if checker is not None:
+        config.pluginmanager.unregister(checker, statecheck.PLUGIN_NAME)
     scheduler = config.pluginmanager.get_plugin(SCHEDULER_NAME)
     if scheduler is not None:
         config.pluginmanager.unregister(scheduler, SCHEDULER_NAME)
