@@ -241,10 +241,15 @@ class GroupRun:
     def on_logfinish(self, event: Event) -> Step:
         if self.now.running is None or self.now.running_item is None:
             return Step()  # a hook ran the test without reporting it
+        item, outcome = self.now.running_item, self.now.running
         log = event.fields.get("log")
         if log:
-            self.now.running.actions.insert(0, LogLines(log))
-        self._finish(self.now.running_item, self.now.running)
+            outcome.actions.insert(0, LogLines(log))
+        if not any(r.when == "teardown" for r in outcome.reports):
+            # Every test ends with a teardown report (JUnit XML waits for it).
+            cause = Cause("protocol", "not every phase was reported by its subprocess")
+            outcome.actions.extend(lost_test_reports(item, outcome.reports, cause))
+        self._finish(item, outcome)
         self.now.running = self.now.running_item = None
         if not self.pending:
             return Step(release=self.release())  # no need to wait for the exit
