@@ -257,3 +257,29 @@ def test_in_process_tests_run_exactly_as_without_the_plugin(
 
 # Every behaviour here holds for each start method.
 pytestmark = pytest.mark.usefixtures("every_start_method")
+
+
+def test_an_in_process_run_gives_children_its_own_path(
+    pytester: pytest.Pytester,
+) -> None:
+    """A second pytest.main() in one interpreter (pytester's in-process runs)
+    hands its children the sys.path of its own start, not the one the
+    interpreter had when it first imported the plugin."""
+    plugins = pytester.mkdir("plugins")
+    (plugins / "late_plugin.py").write_text(
+        "def pytest_configure(config):\n    config.late_plugin_loaded = True\n"
+    )
+    pytester.syspathinsert(plugins)
+    pytester.makepyfile(
+        test_x="""
+        import os
+        import pytest
+
+        @pytest.mark.isolated
+        def test_child(pytestconfig):
+            assert os.environ["PYTEST_RUNNING_IN_SUBPROCESS"] == "1"
+            assert pytestconfig.late_plugin_loaded
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "late_plugin")
+    result.assert_outcomes(passed=1)

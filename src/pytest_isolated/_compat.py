@@ -231,6 +231,39 @@ def run_atexit() -> None:
     atexit._run_exitfuncs()
 
 
+def environ_copy() -> dict[Any, Any]:
+    """A copy of the process environment for ``--isolated-check-state``:
+    ``os.environ``'s own dict (private), a hundred times faster to copy than
+    decoding every variable through the mapping."""
+    import os
+
+    data = getattr(os.environ, "_data", None)
+    return dict(data) if isinstance(data, dict) else dict(os.environ)
+
+
+def fast_getsignal() -> Any:
+    """``_signal.getsignal``, the C function: ``signal.getsignal()`` turns
+    every value into an enum, at fifty times the cost of a state snapshot."""
+    import importlib
+    import signal
+
+    try:
+        module = importlib.import_module("_signal")
+    except ImportError:  # other interpreters
+        return signal.getsignal
+    return getattr(module, "getsignal", signal.getsignal)
+
+
+def asyncio_policy_and_loop() -> tuple[object | None, object | None]:
+    """The asyncio event loop policy if one was made, and the loop it holds,
+    read from asyncio's private globals: ``get_event_loop_policy()`` would
+    create the policy, and is deprecated since Python 3.14."""
+    events = sys.modules.get("asyncio.events")
+    policy = getattr(events, "_event_loop_policy", None)
+    loop = getattr(getattr(policy, "_local", None), "_loop", None)
+    return policy, loop
+
+
 def junit_key() -> Any:
     """The stash key under which pytest's JUnit writer lives; the
     ``record_xml_attribute`` and ``record_testsuite_property`` fixtures look

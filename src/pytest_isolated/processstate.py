@@ -6,7 +6,7 @@ file descriptors, files in the temporary directory, ...) with a cheap get
 function, how two values compare and how a change reads, in the manner of
 CPython's ``test.libregrtest.save_env``.  :func:`compare` turns two
 snapshots into :class:`Change` records.  Used by
-:mod:`pytest_isolated.statecheck`; imports nothing of the package.
+:mod:`pytest_isolated.statecheck`; imports only ``stateprobes``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """The get functions of :mod:`pytest_isolated.processstate`: each reads one
 kind of process state, cheaply (a snapshot is taken twice per test).
-Imports nothing of the package.
+Imports only ``_compat``, where the private reads that keep it cheap live.
 """
 
 from __future__ import annotations
 
-import importlib
 import locale
 import logging
 import os
@@ -15,9 +14,11 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from pytest_isolated import _compat
 
 # -- get functions ---------------------------------------------------------------
 #
@@ -32,8 +33,7 @@ _SKIPPED_ENV = frozenset({"PYTEST_CURRENT_TEST", b"PYTEST_CURRENT_TEST"})
 def _environ() -> dict[Any, Any]:
     # os.environ's own dict: copying it is 100 times faster than decoding
     # every variable through the os.environ mapping.
-    data = getattr(os.environ, "_data", None)
-    env = dict(data) if isinstance(data, dict) else dict(os.environ)
+    env = _compat.environ_copy()
     for name in _SKIPPED_ENV:  # set by pytest during each phase, not a test's
         env.pop(name, None)
     return env
@@ -62,18 +62,7 @@ def _thread_hook() -> object:
     return threading.excepthook
 
 
-def _c_getsignal() -> Callable[[int], object]:
-    """The C function: signal.getsignal() turns every value into an enum, at
-    50 times the cost."""
-    try:
-        module = importlib.import_module("_signal")
-    except ImportError:  # pragma: no cover - other interpreters
-        return signal.getsignal
-    found: Callable[[int], object] = getattr(module, "getsignal", signal.getsignal)
-    return found
-
-
-_getsignal = _c_getsignal()
+_getsignal = _compat.fast_getsignal()
 _SIGNALS = tuple(sorted(signal.valid_signals()))
 
 
@@ -129,11 +118,9 @@ def _asyncio() -> tuple[object, object]:
     Neither is read through asyncio's functions: ``get_event_loop_policy()``
     creates the policy, and is deprecated since Python 3.14.
     """
-    events = sys.modules.get("asyncio.events")
-    policy = getattr(events, "_event_loop_policy", None)
+    policy, loop = _compat.asyncio_policy_and_loop()
     if policy is None:
         return "default", None
-    loop = getattr(getattr(policy, "_local", None), "_loop", None)
     return ("default" if _is_default_policy(policy) else policy), loop
 
 
