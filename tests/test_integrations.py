@@ -228,21 +228,25 @@ def test_rerunfailures_reruns_inside_the_subprocess(pytester: pytest.Pytester) -
     )
 
 
+#: A test whose first run aborts its process; the counter tells the runs.
+CRASHES_ONCE = """
+import os
+import pytest
+from counter import bump
+
+@pytest.mark.isolated
+def test_crashes_once():
+    if bump("crash") == 1:
+        os.abort()
+"""
+
+
 def test_rerunfailures_reruns_a_crashed_test_in_a_fresh_subprocess(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(
         counter=COUNTER,
-        test_x="""
-        import os
-        import pytest
-        from counter import bump
-
-        @pytest.mark.isolated
-        def test_crashes_once():
-            if bump("crash") == 1:
-                os.abort()
-        """,
+        test_x=CRASHES_ONCE,
     )
     result = pytester.runpytest_subprocess("-p", "rerunfailures", "--reruns=1", "-v")
     assert result.parseoutcomes() == {"passed": 1, "rerun": 1}
@@ -264,16 +268,7 @@ def test_rerunfailures_filters_apply_to_crashes(
 ) -> None:
     pytester.makepyfile(
         counter=COUNTER,
-        test_x="""
-        import os
-        import pytest
-        from counter import bump
-
-        @pytest.mark.isolated
-        def test_crashes_once():
-            if bump("crash") == 1:
-                os.abort()
-        """,
+        test_x=CRASHES_ONCE,
     )
     result = pytester.runpytest_subprocess(
         "-p", "rerunfailures", "--reruns=1", *filters

@@ -257,6 +257,7 @@ class Pool:
             child.kill()  # stuck at exit
             self.close(child)
         self.specs.cleanup()
+        self.watchdog.stop()
 
 
 class Specs:

@@ -91,6 +91,16 @@ class Watchdog:
         self._cond = threading.Condition()
         self._count = itertools.count()
         self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """End the thread (the session is over); pending actions are dropped."""
+        with self._cond:
+            self._stopped = True
+            self._heap.clear()
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
 
     def after(self, delay: float, action: Callable[[], None]) -> Callable[[], None]:
         """Call *action* in *delay* seconds; returns a function that cancels."""
@@ -109,6 +119,8 @@ class Watchdog:
     def _run(self) -> None:
         while True:
             with self._cond:
+                if self._stopped:
+                    return
                 while self._heap and self._heap[0][2][0] is None:
                     heapq.heappop(self._heap)  # cancelled
                 if not self._heap:
