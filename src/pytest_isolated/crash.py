@@ -7,6 +7,8 @@ line message for the short summary, and the output the test printed before it
 died as the usual "Captured stdout call" sections.  The crash wording matches
 pytest-forked's (``CRASHED with signal 11 (SIGSEGV)``, ``EXITED with status
 3``) so that existing greps keep working.
+
+Parent side; imports only ``_compat``.
 """
 
 from __future__ import annotations

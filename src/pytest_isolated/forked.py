@@ -23,6 +23,8 @@ find first on ``sys.path``.  :func:`install` makes the outcome fixed instead:
 pytest-isolated's alias always holds the name, the real plugin never runs (it
 is unregistered if it got in first), and one :class:`ForkedShadowedWarning`
 asks the user to uninstall pytest-forked.
+
+Imports only ``protocol``; loaded in children too, where it is passive.
 """
 
 from __future__ import annotations

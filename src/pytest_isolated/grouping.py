@@ -5,6 +5,8 @@ The groups are numbered in the order of their first test.
 A group is one subprocess.  Its tests run in the session's run order even when
 they are not adjacent (a named group may span modules).  A group's time limit
 is the largest ``timeout=`` any of its tests' markers gives, else the session's.
+
+Pure; imports only ``settings`` (for its types).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ tests it never reached wait for a fresh child.  The run holds no reference to
 the scheduler: :meth:`GroupRun.handle` returns what happened, and the
 scheduler decides what follows.
 
-Imports the parent-side modules ``crash``, ``grouping``, ``process`` and
-``protocol``.
+Imports ``_compat`` and the parent-side modules ``crash``, ``grouping``,
+``process`` and ``protocol``.
 """
 
 from __future__ import annotations

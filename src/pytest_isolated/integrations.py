@@ -25,6 +25,8 @@ coverage.py and pytest-cov
     A subprocess is measured by coverage.py itself (``[run] patch =
     subprocess``); the parent's pytest-cov must combine only once every
     child has written its data: see :class:`CoverageDrain`.
+
+Both sides; imports ``_compat``, ``crash``, ``protocol`` and ``settings``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ registration of the parent-side scheduler (``scheduler.IsolationScheduler``)
 and the adapters for other plugins when isolation is on; everything is
 unregistered at unconfigure.  Inside a subprocess started by this plugin the
 child plugin is in charge, and this module only adds the child's adapters.
+
+Imports ``forked``, ``hooks``, ``integrations``, ``protocol``, ``settings``
+and ``statecheck`` at import; the parent side (``scheduler``, ``xdist``) only
+in pytest's own process.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ list, yet pytest expects tuples in reports (a skip's ``longrepr``, ``location``,
 ``sections``), so tuples are tagged on the way out and restored on the way in.
 Values JSON cannot carry at all (a ``record_property`` object, a plugin's custom
 report attribute) degrade to their ``repr`` instead of breaking the run.
+
+Imports nothing of the package: both sides use it.
 """
 
 from __future__ import annotations

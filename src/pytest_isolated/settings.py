@@ -4,6 +4,8 @@ Precedence, from strongest to weakest: the marker's ``timeout=``, then
 ``--isolated-timeout``, then the ``isolated_timeout`` ini key, then the default
 (300 seconds).  ``0`` means "no time limit".  Every error names the bad value
 and where it came from.
+
+Parent side; imports nothing of the package.
 """
 
 from __future__ import annotations

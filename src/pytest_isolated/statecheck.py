@@ -25,6 +25,8 @@ A fixture of a wider scope (class, module, package, session) is set up in
 one test and torn down in another: a snapshot before and after its own
 setup tells what it changed, so that no test is blamed for it; what it set up
 and left after its teardown is reported then, as that fixture's change.
+
+Parent side; imports ``processstate`` and ``settings``.
 """
 
 from __future__ import annotations

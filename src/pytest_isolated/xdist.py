@@ -18,6 +18,8 @@ the whole group again.  The controller, which schedules, collects nothing, so:
   isolation group spans several of them, and a merged unit goes to one worker.
 
 Loaded only when pytest-xdist is: this module imports it.
+
+Imports ``_compat``, ``crash``, ``grouprun`` and ``settings``.
 """
 
 from __future__ import annotations
