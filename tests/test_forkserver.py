@@ -29,14 +29,16 @@ RUN_TIMEOUT = 60
 
 
 def summary_lines(result: pytest.RunResult) -> list[str]:
-    """The lines of the short test summary, without the closing counts line."""
+    """The entries of the short test summary (their first lines: under CI=true
+    pytest does not cut a message short, and a long one spans lines)."""
     lines = result.stdout.lines
     start = next(
         (i for i, line in enumerate(lines) if "short test summary info" in line),
         None,
     )
     assert start is not None, "no short test summary in the output"
-    return [line for line in lines[start + 1 :] if not line.startswith("=")]
+    words = ("PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS")
+    return [line for line in lines[start + 1 :] if line.startswith(words)]
 
 
 def outcomes_of(result: pytest.RunResult) -> dict[str, int]:
