@@ -6,9 +6,9 @@ and the adapters for other plugins when isolation is on; everything is
 unregistered at unconfigure.  Inside a subprocess started by this plugin the
 child plugin is in charge, and this module only adds the child's adapters.
 
-Imports ``forked``, ``hooks``, ``integrations``, ``protocol``, ``settings``
-and ``statecheck`` at import; the parent side (``scheduler``, ``xdist``) only
-in pytest's own process.
+Imports ``bisect``, ``forked``, ``hooks``, ``integrations``, ``protocol``,
+``settings`` and ``statecheck`` at import; the parent side (``scheduler``,
+``xdist``, ``probes``) only in pytest's own process.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated import forked, hooks, integrations, settings, statecheck
+from pytest_isolated import (
+    bisect,
+    forked,
+    hooks,
+    integrations,
+    settings,
+    statecheck,
+)
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
 from pytest_isolated.settings import STARTUP_PATH
 
@@ -84,6 +91,7 @@ def pytest_addoption(
         help=statecheck.HELP,
     )
     parser.addini(statecheck.INI, statecheck.HELP, default=None)
+    bisect.addoption(group, parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,6 +105,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if mode is not None:  # in this process only: isolated tests are not checked
         checker = statecheck.StateCheck(config, resolved, mode)
         config.pluginmanager.register(checker, statecheck.PLUGIN_NAME)
+    options = bisect.resolve(config)
+    if options is not None:
+        bisect.register(config, resolved, options)
     if not resolved.disabled:
         # Imported here: a child loads nothing of the parent side.
         from pytest_isolated.scheduler import IsolationScheduler
@@ -115,6 +126,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     xdist = sys.modules.get("pytest_isolated.xdist")  # imported if registered
     if xdist is not None:
         xdist.unregister(config)
+    bisect.unregister(config)
     checker = config.pluginmanager.get_plugin(statecheck.PLUGIN_NAME)
     if checker is not None:
         config.pluginmanager.unregister(checker, statecheck.PLUGIN_NAME)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import os
 import queue
 import shutil
@@ -46,6 +47,14 @@ from pytest_isolated.settings import STARTUP_PATH, Settings
 TEMPLATE_LIMIT = 300.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """The environment and working directory children start from."""
+
+    env: dict[str, str]
+    cwd: str
+
+
 class PytestIsolatedWarning(pytest.PytestWarning):
     """Something pytest-isolated could not do as asked (it says what instead)."""
 
@@ -53,11 +62,24 @@ class PytestIsolatedWarning(pytest.PytestWarning):
 class Pool:
     """Every child of one session."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        *,
+        start: Start | None = None,
+        capture: bool | None = None,
+    ) -> None:
+        """*start*: the environment and working directory every child gets
+        (default: the parent's at the moment the child starts); *capture*:
+        whether the children's output goes to files (default: unless ``-s``)."""
         self.config = config
         self.settings = settings
-        self.capture = config.getoption("capture", "no") != "no"
-        self.specs = Specs(config)
+        if capture is None:
+            capture = config.getoption("capture", "no") != "no"
+        self.capture = capture
+        self.start = start
+        self.specs = Specs(config, start)
         # pytest 9.2 inserts the pythonpath ini entries before it imports
         # plugins; the directory Python itself put first comes after them.
         added = {str(path) for path in config.getini("pythonpath")}
@@ -141,7 +163,7 @@ class Pool:
             self._tell(template.refusal or "the template did not collect the group")
             return None
         self.children_started += 1
-        return ForkedChild(self.inbox, self.watchdog, template, child_environment())
+        return ForkedChild(self.inbox, self.watchdog, template, self._environment())
 
     def _tell(self, reason: str) -> None:
         """Say once per session why groups that would fork are spawned."""
@@ -169,8 +191,11 @@ class Pool:
     def _spawn(self) -> SpawnedChild:
         self.children_started += 1
         return SpawnedChild(
-            self.inbox, self.watchdog, self.capture, child_environment(), self.path0
+            self.inbox, self.watchdog, self.capture, self._environment(), self.path0
         )
+
+    def _environment(self) -> dict[str, str]:
+        return child_environment(None if self.start is None else self.start.env)
 
     def _take_spare(self) -> SpawnedChild | None:
         """The pre-started interpreter, if it can pass for a fresh one."""
@@ -178,7 +203,7 @@ class Pool:
         if spare is None:
             return None
         if spare.alive() and _startup_environment(spare.env) == _startup_environment(
-            child_environment()
+            self._environment()
         ):
             return spare
         spare.kill()
@@ -263,8 +288,9 @@ class Pool:
 class Specs:
     """Writes each child's spec: the parent's command line, paths, environment."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, start: Start | None = None) -> None:
         self.config = config
+        self.start = start
         self.startup_path = config.stash.get(STARTUP_PATH, list(sys.path))
         self._own_basetemp: Path | None = None
 
@@ -303,8 +329,8 @@ class Specs:
             sys_path=self.startup_path,
             argv=list(sys.argv),
             invocation_dir=str(config.invocation_params.dir),
-            cwd=os.getcwd(),
-            env=child_environment(),
+            cwd=os.getcwd() if self.start is None else self.start.cwd,
+            env=child_environment(None if self.start is None else self.start.env),
             basetemp=str(base),
             workdir=str(child.workdir),
             timeout=timeout,
@@ -344,9 +370,10 @@ def _terminal_and_junit(config: pytest.Config) -> dict[str, Any]:
     return fields
 
 
-def child_environment() -> dict[str, str]:
-    """The environment a child runs its tests with: the parent's, now."""
-    return dict(os.environ, PYTEST_RUNNING_IN_SUBPROCESS="1")
+def child_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a child runs its tests with: *env*, else the parent's
+    now."""
+    return dict(os.environ if env is None else env, PYTEST_RUNNING_IN_SUBPROCESS="1")
 
 
 def _startup_environment(env: dict[str, str]) -> dict[str, str]:

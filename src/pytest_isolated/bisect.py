@@ -1,0 +1,450 @@
+"""``--isolated-bisect``: find the tests whose leftovers make later tests fail.
+
+During the session this plugin notes the order in which tests ran in each
+process (pytest's own, and each shared group subprocess) and which of them
+failed.  At the end of the session (``pytest_sessionfinish``, so that the JSON
+file is written whatever the verbosity), each failed test (the *victim*) is
+probed: a probe is a fresh subprocess that runs some of the tests that ran
+before the victim in its process, in their original order, then the victim
+(:mod:`pytest_isolated.reduction` decides which, and what the answers mean).
+
+Probes are run by the plugin's own machinery: a :class:`~pytest_isolated.pool.Pool`
+of their own (forked from a template where that is safe, so that a probe costs
+milliseconds), and a :class:`~pytest_isolated.grouprun.GroupRun` each, whose
+outcomes are read here and never re-emitted: the terminal, JUnit XML and
+``--lf`` see the session's outcomes only.  Every probe starts from the
+environment, working directory and ``sys.path`` of the session's start, not
+from what the tests left in pytest's process.
+
+Under pytest-xdist each worker bisects the tests that ran on it (the run order
+is per worker) and sends its verdicts home in ``workeroutput``; the
+controller prints them and writes the JSON file.
+
+Parent side; imports ``grouping``, ``reduction`` and ``settings``, and
+``probes`` (which starts the subprocesses) only when there is something to
+bisect: a child imports this module for its options and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_isolated.grouping import Group, plan_groups
+from pytest_isolated.reduction import (
+    BUDGET_EXHAUSTED,
+    FAILS_ALONE,
+    FLAKY,
+    NOT_REPRODUCED,
+    POLLUTED,
+    OutOfBudget,
+    Verdict,
+    diagnose,
+)
+from pytest_isolated.settings import (
+    Settings,
+    _from_ini,
+    parse_seconds,
+    request_of,
+)
+
+if TYPE_CHECKING:
+    from pytest_isolated.probes import Prober
+
+OPTION = "--isolated-bisect"
+INI = "isolated_bisect"
+BUDGET_OPTION = "--isolated-bisect-budget"
+BUDGET_INI = "isolated_bisect_budget"
+JSON_OPTION = "--isolated-bisect-json"
+PLUGIN_NAME = "pytest-isolated-bisect"
+XDIST_PLUGIN_NAME = "pytest-isolated-bisect-xdist"
+DEFAULT_BUDGET = 300.0
+#: The ``workeroutput`` key carrying a worker's verdicts home.
+WORKEROUTPUT_KEY = "pytest_isolated_bisect"
+JSON_VERSION = 1
+
+HELP = (
+    "after the session, rerun each failed test alone in a fresh subprocess, and "
+    "if it passes there, find the earlier tests after which it fails (ini: "
+    f"{INI} = true)"
+)
+HELP_BUDGET = (
+    "the longest the bisect may take, in seconds; 0 means no limit "
+    f"(default: {DEFAULT_BUDGET:g})"
+)
+HELP_JSON = f"write the bisect's verdicts to this JSON file (implies {OPTION})"
+SECTION = "bisect of the failed tests"
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+# -- settings -------------------------------------------------------------------
+
+
+def parse_bool(value: object) -> bool:
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def budget_option(value: str) -> float | None:
+    """argparse ``type=`` for ``--isolated-bisect-budget``."""
+    try:
+        return parse_seconds(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def addoption(group: Any, parser: pytest.Parser) -> None:
+    """The options and ini keys, in plugin.py's option group."""
+    group.addoption(OPTION, action="store_true", dest="isolated_bisect", help=HELP)
+    group.addoption(
+        BUDGET_OPTION,
+        dest="isolated_bisect_budget",
+        metavar="SECONDS",
+        type=budget_option,
+        default=False,  # unset: the ini key, else the default
+        help=HELP_BUDGET,
+    )
+    group.addoption(
+        JSON_OPTION, dest="isolated_bisect_json", metavar="PATH", help=HELP_JSON
+    )
+    parser.addini(INI, HELP, default=None)
+    parser.addini(BUDGET_INI, HELP_BUDGET, default=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    #: The bisect's time limit in seconds (None: none).
+    budget: float | None
+    #: Where the JSON file goes (None: nowhere).
+    json_path: Path | None
+
+
+def resolve(config: pytest.Config) -> Options | None:
+    """The bisect's options, or None when it is off."""
+    json_arg: str | None = config.getoption("isolated_bisect_json", None)
+    on = bool(config.getoption("isolated_bisect", False)) or bool(json_arg)
+    if not on and not _from_ini(config, INI, parse_bool, False):
+        return None
+    budget = config.getoption("isolated_bisect_budget", False)
+    if budget is False:
+        budget = _from_ini(config, BUDGET_INI, parse_seconds, DEFAULT_BUDGET)
+    json_path = None
+    if json_arg:
+        json_path = Path(config.invocation_params.dir, json_arg)
+    return Options(budget, json_path)
+
+
+def register(config: pytest.Config, settings: Settings, options: Options) -> None:
+    config.pluginmanager.register(Bisector(config, settings, options), PLUGIN_NAME)
+
+
+def unregister(config: pytest.Config) -> None:
+    for name in (PLUGIN_NAME, XDIST_PLUGIN_NAME):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin, name)
+
+
+# -- what ran ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Ran:
+    """One test of the session, in run order."""
+
+    item: pytest.Item
+    #: The process it ran in: None for pytest's own, else its group's index.
+    lane: int | None
+    #: Its group's name (None: pytest's process); a group of one ran alone.
+    group: str | None = None
+    alone: bool = False
+    failed: bool = False
+
+
+class Bisector:
+    """The plugin object, registered in pytest's process (and in each xdist
+    worker) when the bisect is on."""
+
+    def __init__(
+        self, config: pytest.Config, settings: Settings, options: Options
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.options = options
+        # The probes' starting point: the session's, not what tests left.
+        self.env, self.cwd = dict(os.environ), os.getcwd()
+        self.groups: dict[pytest.Item, Group[pytest.Item]] = {}
+        self.ran: list[Ran] = []
+        self.current: Ran | None = None
+        #: Verdicts, as plain data (this process's and the workers').
+        self.verdicts: list[dict[str, Any]] = []
+        #: Each bisecting process's totals (one, or one per xdist worker).
+        self.totals: list[dict[str, Any]] = []
+        self.json_error: str | None = None
+        if config.pluginmanager.has_plugin("xdist") and not hasattr(
+            config, "workerinput"
+        ):
+            config.pluginmanager.register(_Controller(self), XDIST_PLUGIN_NAME)
+
+    @property
+    def worker(self) -> str | None:
+        workerinput = getattr(self.config, "workerinput", None)
+        return None if workerinput is None else str(workerinput.get("workerid"))
+
+    # -- recording ---------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.settings.disabled:
+            return
+        requests = [
+            (item, request_of(item, self.settings.isolate_all))
+            for item in session.items
+        ]
+        self.groups = plan_groups(requests, self.settings.timeout)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item
+    ) -> Generator[None, object, object]:
+        group = self.groups.get(item)
+        ran = Ran(item, None)
+        if group is not None:
+            ran = Ran(item, group.index, group.name, len(group.items) == 1)
+        self.ran.append(ran)
+        self.current = ran
+        try:
+            return (yield)
+        finally:
+            self.current = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        current = self.current
+        if (
+            current is not None
+            and report.failed
+            and report.nodeid == current.item.nodeid
+        ):
+            current.failed = True
+
+    # -- the bisect --------------------------------------------------------------
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        if exitstatus != pytest.ExitCode.INTERRUPTED:
+            self._bisect()
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # xdist sends it after every sessionfinish
+            workeroutput[WORKEROUTPUT_KEY] = {
+                "verdicts": self.verdicts,
+                "totals": self.totals,
+            }
+        elif self.options.json_path is not None:
+            self._write_json(self.options.json_path)
+
+    def _bisect(self) -> None:
+        victims = [
+            (index, ran)
+            for index, ran in enumerate(self.ran)
+            if ran.failed and not ran.alone
+        ]
+        if not victims:
+            return
+        from pytest_isolated.probes import Prober  # starts subprocesses: parent only
+
+        prober = Prober(
+            self.config, self.settings, self.env, self.cwd, self.options.budget
+        )
+        known: dict[tuple[pytest.Item, ...], int] = {}  # culprits -> victims
+        try:
+            items = {
+                ran.item: None
+                for index, victim in victims
+                for ran in [*self._prefix(index, victim), victim]
+            }
+            prober.open(list(items))
+            for index, victim in victims:
+                self._diagnose(prober, victim, self._prefix(index, victim), known)
+        finally:
+            prober.close()
+            self.totals.append(
+                {
+                    "worker": self.worker,
+                    "probes": prober.count,
+                    "seconds": round(prober.seconds, 3),
+                    "budget": self.options.budget,
+                    "budget_exhausted": prober.exhausted,
+                    "start": prober.method,
+                }
+            )
+
+    def _prefix(self, index: int, victim: Ran) -> list[Ran]:
+        """The tests that ran before *victim*, in its process."""
+        return [ran for ran in self.ran[:index] if ran.lane == victim.lane]
+
+    def _diagnose(
+        self,
+        prober: Prober,
+        victim: Ran,
+        prefix: list[Ran],
+        known: dict[tuple[pytest.Item, ...], int],
+    ) -> None:
+        item = victim.item
+        group = self.groups.get(item)
+        timeout = self.settings.timeout if group is None else group.timeout
+        count, seconds = prober.count, prober.seconds
+
+        def probe(tests: list[pytest.Item]) -> bool:
+            return prober.probe(tests, item, timeout)
+
+        # Most victims explained first; among equals, the latest found.
+        ranked = sorted(known, key=lambda c: known[c], reverse=True)
+        verdict: Verdict[pytest.Item]
+        if prober.exhausted:
+            verdict = Verdict(BUDGET_EXHAUSTED)
+        else:
+            try:
+                verdict = diagnose([r.item for r in prefix], probe, ranked)
+            except OutOfBudget:
+                verdict = Verdict(BUDGET_EXHAUSTED)
+        if verdict.kind == POLLUTED:
+            known[verdict.culprits] = known.pop(verdict.culprits, 0) + 1
+        self.verdicts.append(
+            {
+                "nodeid": item.nodeid,
+                "verdict": verdict.kind,
+                "culprits": [c.nodeid for c in verdict.culprits],
+                "ran_before": len(prefix),
+                "group": victim.group,
+                "worker": self.worker,
+                "probes": prober.count - count,
+                "seconds": round(prober.seconds - seconds, 3),
+            }
+        )
+
+    # -- reporting ---------------------------------------------------------------
+
+    def _write_json(self, path: Path) -> None:
+        data = {
+            "version": JSON_VERSION,
+            "verdicts": self.verdicts,
+            "runs": self.totals,
+        }
+        try:
+            path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+        except OSError as exc:
+            self.json_error = f"could not write {path}: {exc}"
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter
+    ) -> None:
+        if self.json_error is None and not self.verdicts:
+            return
+        tr = terminalreporter
+        tr.section(SECTION, sep="=")
+        for verdict in self.verdicts:
+            polluted = verdict["verdict"] == POLLUTED
+            tr.line(describe(verdict), red=polluted, yellow=not polluted)
+        if self.totals:
+            tr.line(_totals_line(self.totals))
+        exhausted = sum(v["verdict"] == BUDGET_EXHAUSTED for v in self.verdicts)
+        if exhausted:
+            budget = self.totals[0]["budget"] if self.totals else self.options.budget
+            tr.line(
+                f"the budget of {budget:g}s ({BUDGET_OPTION}) ran out: "
+                f"{_count(exhausted, 'failed test')} not bisected",
+                yellow=True,
+            )
+        if self.json_error is not None:
+            tr.line(f"{JSON_OPTION}: {self.json_error}", red=True)
+
+
+class _Controller:
+    """In pytest-xdist's controller: the workers' verdicts come home."""
+
+    def __init__(self, bisector: Bisector) -> None:
+        self.bisector = bisector
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output: dict[str, Any] = getattr(node, "workeroutput", None) or {}
+        sent = output.get(WORKEROUTPUT_KEY)
+        if sent:
+            self.bisector.verdicts.extend(sent["verdicts"])
+            self.bisector.totals.extend(sent["totals"])
+
+
+# -- the words ------------------------------------------------------------------------
+
+
+def describe(verdict: dict[str, Any]) -> str:
+    """One verdict, as the terminal section shows it."""
+    nodeid, kind = verdict["nodeid"], verdict["verdict"]
+    culprits: list[str] = verdict["culprits"]
+    after = _and(culprits)
+    in_group = verdict.get("group") is not None
+    if kind == POLLUTED:
+        if len(culprits) == 1:
+            who, fix = f"{after} leaves", "mark it @pytest.mark.isolated"
+            cleanup = "its cleanup"
+        else:
+            who, fix = "together they leave", "mark them @pytest.mark.isolated"
+            cleanup = "their cleanup"
+        if in_group:
+            fix = f"give {'it' if len(culprits) == 1 else 'them'} a subprocess of "
+            fix += "their own" if len(culprits) > 1 else "its own"
+        return (
+            f"{nodeid} passes alone but fails after {after}: {who} state behind "
+            f"({fix}, or fix {cleanup})"
+        )
+    if kind == FAILS_ALONE:
+        return f"{nodeid} fails alone too: a plain failure"
+    if kind == FLAKY:
+        if culprits:
+            return (
+                f"{nodeid} is flaky: it passes alone, failed after {after}, "
+                "then passed after the same tests"
+            )
+        return f"{nodeid} is flaky: it failed alone, then passed alone"
+    if kind == NOT_REPRODUCED:
+        before = _count(verdict["ran_before"], "test")
+        return (
+            f"{nodeid} passes alone and after the {before} that ran before it: "
+            "its failure was not reproduced in a fresh subprocess (it depends on "
+            "something else in pytest's process, or it is flaky)"
+        )
+    return f"{nodeid} was not bisected: the budget ran out"
+
+
+def _totals_line(totals: Sequence[dict[str, Any]]) -> str:
+    probes = sum(t["probes"] for t in totals)
+    seconds = sum(t["seconds"] for t in totals)
+    methods = sorted({str(t["start"]) for t in totals})
+    where = ""
+    if len(totals) > 1 or totals[0]["worker"] is not None:
+        where = f" on {_count(len(totals), 'worker')}"
+    return (
+        f"{_count(probes, 'probe')} in {seconds:.2f}s{where} "
+        f"(start method {', '.join(methods)})"
+    )
+
+
+def _and(names: Sequence[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

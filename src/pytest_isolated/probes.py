@@ -1,0 +1,125 @@
+"""The probes of ``--isolated-bisect``: fresh subprocesses that run some
+tests, then a failed one, and tell whether it failed again.
+
+Each probe is a :class:`~pytest_isolated.grouprun.GroupRun` of a group made
+for it, in a :class:`~pytest_isolated.pool.Pool` of the bisect's own: forked
+from a template that collected every test a probe may run (where forking is
+safe), else pre-started.  Outcomes are read here and never re-emitted.
+Every child starts from the environment and working directory the session
+started with, and, as any child, from the session's start-up ``sys.path``.
+
+Parent side; imports ``grouping``, ``grouprun``, ``pool``, ``reduction`` and
+``settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+import pytest
+
+from pytest_isolated.grouping import Group
+from pytest_isolated.grouprun import GroupRun
+from pytest_isolated.pool import TEMPLATE_LIMIT, Pool, Start
+from pytest_isolated.reduction import OutOfBudget
+from pytest_isolated.settings import Settings, Timeout
+
+
+class Prober:
+    """Runs probes: each a fresh subprocess running some tests, then the victim."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        env: dict[str, str],
+        cwd: str,
+        budget: float | None,
+    ) -> None:
+        self.config = config
+        self.method = fastest_method(settings.start)
+        self.settings = dataclasses.replace(settings, start=self.method)
+        self.start = Start(env, cwd)
+        self.began = time.monotonic()
+        self.deadline = None if budget is None else self.began + budget
+        self.pool: Pool | None = None
+        self.count = 0
+        self.seconds = 0.0
+        self.exhausted = False
+
+    def remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()
+
+    def open(self, items: list[pytest.Item]) -> None:
+        """The pool, and with the fork method its template, which collects
+        every test a probe may run."""
+        self.pool = Pool(self.config, self.settings, start=self.start, capture=True)
+        remaining = self.remaining()
+        limit = TEMPLATE_LIMIT if remaining is None else min(remaining, TEMPLATE_LIMIT)
+        everything = Group(0, "bisect", items, Timeout(limit, "the bisect"))
+        self.pool.start_template([everything])
+
+    def probe(
+        self, tests: list[pytest.Item], victim: pytest.Item, timeout: Timeout
+    ) -> bool:
+        """Whether *victim* fails after *tests*, in one fresh subprocess."""
+        assert self.pool is not None
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            self.exhausted = True
+            raise OutOfBudget
+        limit = timeout.seconds
+        by_budget = remaining is not None and (limit is None or remaining < limit)
+        if by_budget:
+            limit = remaining
+        self.count += 1
+        began = time.monotonic()
+        group = Group(
+            self.count, victim.nodeid, [*tests, victim], Timeout(limit, "the bisect")
+        )
+        run = GroupRun(self.config, group)
+        child = self.pool.child_for(group, run.pending, spare=True)
+        spec = self.pool.specs.make(
+            child, run.pending, basetemp=f"isolated-bisect-{self.count}", timeout=limit
+        )
+        run.attach(child, spec)
+        try:
+            while victim not in run.done and run.child is not None:
+                message = self.pool.next_message()
+                if message is None or message[0] is not run.child:
+                    continue
+                step = run.handle(message[1])
+                if step.release is not None:
+                    self.pool.retire(step.release)
+        finally:
+            stopped = run.stop()
+            if stopped is not None:
+                self.pool.retire(stopped)
+            self.seconds += time.monotonic() - began
+        outcome = run.done.get(victim)
+        if by_budget and child.timed_out:
+            self.exhausted = True
+            raise OutOfBudget
+        if outcome is None:  # an earlier test crashed its subprocess
+            return False
+        return any(report.failed for report in outcome.reports)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+
+def fastest_method(asked: str) -> str:
+    """The start method for probes: the one asked for, or under ``auto`` the
+    fork server where it is safe (not on macOS: see how-it-works)."""
+    if asked != "auto":
+        return asked
+    if hasattr(os, "fork") and sys.platform != "darwin":
+        return "fork"
+    return "prestart"
