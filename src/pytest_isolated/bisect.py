@@ -49,6 +49,7 @@ from pytest_isolated.reduction import (
     diagnose,
 )
 from pytest_isolated.settings import (
+    STARTUP_PROCESS,
     Settings,
     _from_ini,
     parse_seconds,
@@ -185,7 +186,9 @@ class Bisector:
         self.settings = settings
         self.options = options
         # The probes' starting point: the session's, not what tests left.
-        self.env, self.cwd = dict(os.environ), os.getcwd()
+        self.env, self.cwd = config.stash.get(
+            STARTUP_PROCESS, (dict(os.environ), os.getcwd())
+        )
         self.groups: dict[pytest.Item, Group[pytest.Item]] = {}
         self.ran: list[Ran] = []
         self.current: Ran | None = None

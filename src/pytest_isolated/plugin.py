@@ -13,6 +13,7 @@ Imports ``bisect``, ``forked``, ``hooks``, ``integrations``, ``protocol``,
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Generator
 from typing import Any
@@ -28,7 +29,7 @@ from pytest_isolated import (
     statecheck,
 )
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
-from pytest_isolated.settings import STARTUP_PATH
+from pytest_isolated.settings import STARTUP_PATH, STARTUP_PROCESS
 
 SCHEDULER_NAME = "pytest-isolated"
 settings_key = pytest.StashKey[settings.Settings]()
@@ -44,6 +45,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     child starts from this session's path, not from the one the plugin was
     first imported with (a second ``pytest.main()`` may have another)."""
     early_config.stash[STARTUP_PATH] = list(sys.path)
+    # What --isolated-bisect's probes start from: the session's start.
+    early_config.stash[STARTUP_PROCESS] = (dict(os.environ), os.getcwd())
     return (yield)
 
 

@@ -319,6 +319,8 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
 #: ``sys.path`` as it was before conftests changed it (set by the plugin's
 #: ``pytest_load_initial_conftests`` wrapper, for this session).
 STARTUP_PATH = pytest.StashKey[list[str]]()
+#: The environment and working directory before the conftests were loaded.
+STARTUP_PROCESS = pytest.StashKey[tuple[dict[str, str], str]]()
 
 #: Each item's request, decided once (None: not isolated).
 REQUEST_KEY = pytest.StashKey[Request | None]()
