@@ -324,18 +324,18 @@ class Bisector:
                 verdict = Verdict(BUDGET_EXHAUSTED)
         if verdict.kind == POLLUTED:
             known[verdict.culprits] = known.pop(verdict.culprits, 0) + 1
-        self.verdicts.append(
-            {
-                "nodeid": item.nodeid,
-                "verdict": verdict.kind,
-                "culprits": [c.nodeid for c in verdict.culprits],
-                "ran_before": len(prefix),
-                "group": victim.group,
-                "worker": self.worker,
-                "probes": prober.count - count,
-                "seconds": round(prober.seconds - seconds, 3),
-            }
-        )
+        record: dict[str, Any] = {
+            "nodeid": item.nodeid,
+            "verdict": verdict.kind,
+            "culprits": [c.nodeid for c in verdict.culprits],
+            "ran_before": len(prefix),
+            "group": victim.group,
+            "worker": self.worker,
+            "probes": prober.count - count,
+            "seconds": round(prober.seconds - seconds, 3),
+        }
+        record["message"] = describe(record)
+        self.verdicts.append(record)
 
     # -- reporting ---------------------------------------------------------------
 
@@ -357,9 +357,14 @@ class Bisector:
             return
         tr = terminalreporter
         tr.section(SECTION, sep="=")
+        verbose = tr.config.get_verbosity() > 0
         for verdict in self.verdicts:
             polluted = verdict["verdict"] == POLLUTED
-            tr.line(describe(verdict), red=polluted, yellow=not polluted)
+            text = verdict["message"]
+            if verbose:
+                probes, seconds = verdict["probes"], verdict["seconds"]
+                text += f" [{_count(probes, 'probe')}, {seconds:.2f}s]"
+            tr.line(text, red=polluted, yellow=not polluted)
         if self.totals:
             tr.line(_totals_line(self.totals))
         exhausted = sum(v["verdict"] == BUDGET_EXHAUSTED for v in self.verdicts)
