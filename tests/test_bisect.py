@@ -228,6 +228,38 @@ def test_a_failure_that_no_probe_reproduces(pytester: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "end", ["pytest.exit('bye')", "os._exit(3)"], ids=["exit", "crash"]
+)
+def test_an_earlier_test_that_ends_the_probe_is_not_blamed(
+    pytester: pytest.Pytester, end: str
+) -> None:
+    # In a probe, the earlier test ends the subprocess before the victim
+    # runs: the victim did not fail after it.
+    pytester.makepyfile(
+        test_end=f"""
+        import os
+        import pytest
+
+        STATE = {{}}
+
+        def test_ends_probes():
+            STATE["dirty"] = True
+            if os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS"):
+                {end}
+
+        def test_victim():
+            assert not STATE
+        """
+    )
+    result = pytester.runpytest_subprocess("--isolated-bisect")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["test_end.py::test_victim passes alone and after the 1 test that ran *"]
+    )
+    assert "leaves state behind" not in result.stdout.str()
+
+
 def test_probes_start_from_the_sessions_environment_cwd_and_path(
     pytester: pytest.Pytester, every_start_method: str
 ) -> None:

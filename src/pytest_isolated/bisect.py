@@ -312,8 +312,8 @@ class Bisector:
         def probe(tests: list[pytest.Item]) -> bool:
             return prober.probe(tests, item, timeout)
 
-        # Most victims explained first; among equals, the latest found.
-        ranked = sorted(known, key=lambda c: known[c], reverse=True)
+        # Most victims explained first; among equals, the latest to explain one.
+        ranked = sorted(reversed(list(known)), key=lambda c: known[c], reverse=True)
         verdict: Verdict[pytest.Item]
         if prober.exhausted:
             verdict = Verdict(BUDGET_EXHAUSTED)
@@ -426,11 +426,14 @@ def describe(verdict: dict[str, Any]) -> str:
             )
         return f"{nodeid} is flaky: it failed alone, then passed alone"
     if kind == NOT_REPRODUCED:
-        before = _count(verdict["ran_before"], "test")
+        where = "alone"
+        if verdict["ran_before"]:
+            before = _count(verdict["ran_before"], "test")
+            where = f"alone and after the {before} that ran before it"
         return (
-            f"{nodeid} passes alone and after the {before} that ran before it: "
-            "its failure was not reproduced in a fresh subprocess (it depends on "
-            "something else in pytest's process, or it is flaky)"
+            f"{nodeid} passes {where}: its failure was not reproduced in a fresh "
+            "subprocess (it depends on something else in pytest's process, or it "
+            "is flaky)"
         )
     return f"{nodeid} was not bisected: the budget ran out"
 

@@ -105,7 +105,9 @@ class Prober:
         if by_budget and child.timed_out:
             self.exhausted = True
             raise OutOfBudget
-        if outcome is None:  # an earlier test crashed its subprocess
+        if outcome is None or run.exit_request is not None:
+            # An earlier test crashed the subprocess, or ended its session
+            # (pytest.exit()): the victim did not run after it.
             return False
         return any(report.failed for report in outcome.reports)
 

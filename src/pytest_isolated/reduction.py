@@ -6,9 +6,9 @@ answers whether the victim failed.  :func:`diagnose` decides, probe by probe:
 
 1. the victim alone.  If it fails, once more: failing twice is a plain
    failure (``fails-alone``), failing then passing is ``flaky``;
-2. the culprits found for earlier victims, most useful first: one polluter
-   usually explains many victims, and one probe then does what a whole
-   reduction would;
+2. the culprits found for earlier victims: the most useful set, then the
+   others together (a probe each).  One polluter usually explains many
+   victims, and one probe then does what a whole reduction would;
 3. else every test that ran before it.  If the victim passes after all of
    them, its failure is ``not-reproduced``; if it fails, :func:`ddmin`
    shrinks them to a smallest set that still makes it fail (usually one
@@ -121,13 +121,15 @@ def diagnose(
 
     found: list[T] | None = None
     before = set(prefix)
-    for culprits in known:
-        if culprits and all(t in before for t in culprits):
-            wanted = set(culprits)
-            subset = [t for t in prefix if t in wanted]
-            if fails(subset):
-                found = ddmin(subset, fails) if len(subset) > 1 else subset
-                break
+    # The most useful culprits alone, then all the others at once: one probe
+    # each, however many polluters the suite has.
+    usable = [set(c) for c in known if c and all(t in before for t in c)]
+    tries = [usable[0], set().union(*usable[1:])] if usable else []
+    for wanted in tries:
+        subset = [t for t in prefix if t in wanted]
+        if subset and fails(subset):
+            found = ddmin(subset, fails)
+            break
     if found is None:
         everything = list(prefix)
         if not everything or not fails(everything):

@@ -182,3 +182,11 @@ def test_out_of_budget_propagates() -> None:
 
     with pytest.raises(OutOfBudget):
         diagnose(TESTS, probe)
+
+
+def test_other_known_culprits_are_tried_together() -> None:
+    probe = Counting(after("t60"))
+    known = [("t10",), ("t20",), ("t60",), ("t80",)]
+    assert diagnose(TESTS, probe, known) == Verdict(POLLUTED, ("t60",))
+    assert probe.calls[:3] == [[], ["t10"], ["t20", "t60", "t80"]]
+    assert TESTS not in probe.calls  # no search over everything
