@@ -382,6 +382,21 @@ def test_nothing_failed_nothing_to_say(pytester: pytest.Pytester) -> None:
     assert verdicts(pytester.path / "out.json") == []
 
 
+def test_a_json_file_that_cannot_be_written(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_many=fifty_tests(polluter=0, victim=1))
+    result = pytester.runpytest_subprocess("--isolated-bisect-json=nowhere/out.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            POLLUTED_LINE.format(
+                victim="test_many.py::test_01", culprit="test_many.py::test_00"
+            ),
+            "--isolated-bisect-json: could not write *nowhere*out.json: *",
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
 def test_exitfirst_bisects_what_failed_before_the_stop(
     pytester: pytest.Pytester,
 ) -> None:

@@ -196,7 +196,8 @@ class Bisector:
         self.verdicts: list[dict[str, Any]] = []
         #: Each bisecting process's totals (one, or one per xdist worker).
         self.totals: list[dict[str, Any]] = []
-        self.json_error: str | None = None
+        #: What went wrong (the bisect itself, or writing the JSON file).
+        self.errors: list[str] = []
         if config.pluginmanager.has_plugin("xdist") and not hasattr(
             config, "workerinput"
         ):
@@ -247,12 +248,16 @@ class Bisector:
 
     def pytest_sessionfinish(self, exitstatus: int) -> None:
         if exitstatus != pytest.ExitCode.INTERRUPTED:
-            self._bisect()
+            try:
+                self._bisect()
+            except Exception as exc:  # noqa: BLE001 - never the session's outcome
+                self.errors.append(f"the bisect stopped: {type(exc).__name__}: {exc}")
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:  # xdist sends it after every sessionfinish
             workeroutput[WORKEROUTPUT_KEY] = {
                 "verdicts": self.verdicts,
                 "totals": self.totals,
+                "errors": self.errors,
             }
         elif self.options.json_path is not None:
             self._write_json(self.options.json_path)
@@ -348,12 +353,12 @@ class Bisector:
         try:
             path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
         except OSError as exc:
-            self.json_error = f"could not write {path}: {exc}"
+            self.errors.append(f"{JSON_OPTION}: could not write {path}: {exc}")
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter
     ) -> None:
-        if self.json_error is None and not self.verdicts:
+        if not self.errors and not self.verdicts:
             return
         tr = terminalreporter
         tr.section(SECTION, sep="=")
@@ -375,8 +380,8 @@ class Bisector:
                 f"{_count(exhausted, 'failed test')} not bisected",
                 yellow=True,
             )
-        if self.json_error is not None:
-            tr.line(f"{JSON_OPTION}: {self.json_error}", red=True)
+        for error in self.errors:
+            tr.line(error, red=True)
 
 
 class _Controller:
@@ -391,6 +396,7 @@ class _Controller:
         if sent:
             self.bisector.verdicts.extend(sent["verdicts"])
             self.bisector.totals.extend(sent["totals"])
+            self.bisector.errors.extend(sent["errors"])
 
 
 # -- the words ------------------------------------------------------------------------

@@ -8,8 +8,8 @@ safe), else pre-started.  Outcomes are read here and never re-emitted.
 Every child starts from the environment and working directory the session
 started with, and, as any child, from the session's start-up ``sys.path``.
 
-Parent side; imports ``grouping``, ``grouprun``, ``pool``, ``reduction`` and
-``settings``.
+Parent side; imports ``grouping``, ``grouprun``, ``pool``, ``process``,
+``protocol``, ``reduction`` and ``settings``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import pytest
 from pytest_isolated.grouping import Group
 from pytest_isolated.grouprun import GroupRun
 from pytest_isolated.pool import TEMPLATE_LIMIT, Pool, Start
+from pytest_isolated.process import Event
+from pytest_isolated.protocol import EV_LOGSTART
 from pytest_isolated.reduction import OutOfBudget
 from pytest_isolated.settings import Settings, Timeout
 
@@ -88,12 +90,16 @@ class Prober:
             child, run.pending, basetemp=f"isolated-bisect-{self.count}", timeout=limit
         )
         run.attach(child, spec)
+        reached = False  # the victim started in the probe's subprocess
         try:
             while victim not in run.done and run.child is not None:
                 message = self.pool.next_message()
                 if message is None or message[0] is not run.child:
                     continue
-                step = run.handle(message[1])
+                event = message[1]
+                if isinstance(event, Event) and event.name == EV_LOGSTART:
+                    reached = reached or event.fields["nodeid"] == victim.nodeid
+                step = run.handle(event)
                 if step.release is not None:
                     self.pool.retire(step.release)
         finally:
@@ -105,9 +111,10 @@ class Prober:
         if by_budget and child.timed_out:
             self.exhausted = True
             raise OutOfBudget
-        if outcome is None or run.exit_request is not None:
-            # An earlier test crashed the subprocess, or ended its session
-            # (pytest.exit()): the victim did not run after it.
+        if outcome is None or not reached or run.exit_request is not None:
+            # An earlier test crashed the subprocess or ended its session
+            # (pytest.exit()), or the victim could not be collected: it did
+            # not run after the earlier tests.
             return False
         return any(report.failed for report in outcome.reports)
 
