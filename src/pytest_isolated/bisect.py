@@ -250,6 +250,8 @@ class Bisector:
         if exitstatus != pytest.ExitCode.INTERRUPTED:
             try:
                 self._bisect()
+            except KeyboardInterrupt:  # the probes are gone; the summary follows
+                self.errors.append("the bisect was interrupted")
             except Exception as exc:  # noqa: BLE001 - never the session's outcome
                 self.errors.append(f"the bisect stopped: {type(exc).__name__}: {exc}")
         workeroutput = getattr(self.config, "workeroutput", None)
