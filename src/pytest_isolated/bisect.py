@@ -73,8 +73,7 @@ JSON_VERSION = 1
 
 HELP = (
     "after the session, rerun each failed test alone in a fresh subprocess, and "
-    "if it passes there, find the earlier tests after which it fails (ini: "
-    f"{INI} = true)"
+    "if it passes there, find the earlier tests after which it fails"
 )
 HELP_BUDGET = (
     "the longest the bisect may take, in seconds; 0 means no limit "
