@@ -245,6 +245,9 @@ class Bisector:
 
     # -- the bisect --------------------------------------------------------------
 
+    # Plain order: registered before the scheduler, this runs after its
+    # sessionfinish (which stops what -x left running) and before pytest's
+    # own plugins' (tmpdir's keeps the basetemp the probes use until then).
     def pytest_sessionfinish(self, exitstatus: int) -> None:
         if exitstatus != pytest.ExitCode.INTERRUPTED:
             try:
