@@ -374,6 +374,36 @@ def test_nothing_failed_nothing_to_say(pytester: pytest.Pytester) -> None:
     assert verdicts(pytester.path / "out.json") == []
 
 
+def test_probes_print_nothing_under_capture_no(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_loud="""
+        STATE = {}
+
+        def test_polluter():
+            print("polluter-" + "says-hello")
+            STATE["dirty"] = True
+
+        def test_victim():
+            print("victim-" + "says-hello")
+            assert not STATE
+        """
+    )
+    result = pytester.runpytest_subprocess("-s", "--isolated-bisect")
+    result.assert_outcomes(passed=1, failed=1)
+    text = result.stdout.str()
+    # The session's own output, once; the probes ran both tests four times.
+    assert text.count("polluter-says-hello") == 1
+    assert text.count("victim-says-hello") == 1
+    result.stdout.fnmatch_lines(
+        [
+            POLLUTED_LINE.format(
+                victim="test_loud.py::test_victim",
+                culprit="test_loud.py::test_polluter",
+            )
+        ]
+    )
+
+
 def test_a_json_file_that_cannot_be_written(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_many=fifty_tests(polluter=0, victim=1))
     result = pytester.runpytest_subprocess("--isolated-bisect-json=nowhere/out.json")
