@@ -518,6 +518,13 @@ ISOLATED_SUMMARY = re.compile(
     r"^pytest-isolated: \d+ subprocess\(es\) for \d+ group\(s\), "
     r"\d+(?:\.\d+)?s in total$"
 )
+#: The table of what the groups used, added under -v on purpose: its header,
+#: its "by peak RSS:" lines and its rows.
+USAGE_TABLE = re.compile(
+    r"^(=+ isolated groups: top \d+ by peak memory and CPU =+"
+    r"|by (peak RSS|CPU time):"
+    r"|\s*[\d.]+ [KMG]iB\s+[\d.]+s cpu  \S+)$"
+)
 
 
 class Normaliser:
@@ -538,7 +545,7 @@ class Normaliser:
         block: list[str] = []
         for raw in lines:
             plain = ANSI.sub("", raw)
-            if verbose and ISOLATED_SUMMARY.match(plain):
+            if verbose and (ISOLATED_SUMMARY.match(plain) or USAGE_TABLE.match(plain)):
                 continue
             line = self.text(raw)
             if SESSION_TIME.search(line):
@@ -696,7 +703,11 @@ def test_isolated_output_is_the_in_process_output(
         )
     write_corpus(pytester, case)
     baseline = baseline_of(pytester, case)
-    isolated = sub_run(pytester, case, "--isolated", f"--isolated-start={method}")
+    # The usage properties are added to JUnit XML on purpose.
+    no_usage = ("-o", "isolated_junit_usage=false")
+    isolated = sub_run(
+        pytester, case, "--isolated", f"--isolated-start={method}", *no_usage
+    )
     diffs = list(differences(baseline, isolated, method))
     if diffs:
         __tracebackhide__ = True

@@ -8,6 +8,7 @@ on both sides of the process boundary: it imports no other module of ours.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import types
@@ -307,3 +308,27 @@ def exception_repr(path: str, lineno: int, message: str, lines: list[str]) -> ob
         reprtraceback=ReprTraceback([ReprEntryNative(lines)], None, "native"),
         reprcrash=ReprFileLocation(path, lineno, message),
     )
+
+
+def wait_with_rusage(proc: subprocess.Popen[bytes]) -> tuple[int, Any]:
+    """Wait for *proc* like ``Popen.wait()``, also returning its resource usage.
+
+    ``Popen.wait()`` discards the ``struct rusage`` that ``os.wait4`` gives.
+    Holding the Popen's private ``_waitpid_lock`` while waiting is what its own
+    ``wait()`` does: ``poll()`` (also called by ``kill()``) then does not reap
+    the process behind our back.  Without the lock (another Python), or on
+    Windows, the usage is None.
+    """
+    lock = getattr(proc, "_waitpid_lock", None)
+    if sys.platform == "win32" or lock is None:
+        return proc.wait(), None
+    with lock:
+        if proc.returncode is None:
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            except ChildProcessError:  # reaped by someone else after all
+                pass
+            else:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return proc.returncode, usage
+    return proc.wait(), None

@@ -44,6 +44,7 @@ from pytest_isolated.protocol import (
     ChildSpec,
     warning_to_wire,
 )
+from pytest_isolated.resources import apply_limits, group_baseline, own_usage
 from pytest_isolated.stdio import LogFileTail, PhaseCapture
 
 if TYPE_CHECKING:
@@ -222,7 +223,13 @@ class ChildPlugin:
     def _run_group(self) -> None:
         items = [self.collected[n] for n in self.spec.nodeids if n in self.collected]
         missing = [n for n in self.spec.nodeids if n not in self.collected]
-        self.channel.send(EV_COLLECTED, missing=missing)
+        # The group's usage and limits count from here: what the interpreter,
+        # pytest, the collection (and, in a fork, the template) hold is not its.
+        baseline = group_baseline()
+        apply_limits(self.spec.mem_limit, self.spec.cpu_limit)
+        if self.spec.cpu_limit is not None:
+            self.dumps.on_cpu_limit()
+        self.channel.send(EV_COLLECTED, missing=missing, baseline=baseline.to_wire())
         for index, item in enumerate(items):
             nextitem = items[index + 1] if index + 1 < len(items) else None
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
@@ -234,7 +241,10 @@ class ChildPlugin:
             # after its logfinish, when the whole protocol ends, and the parent
             # takes a test's events up to its logfinish only.
             self.channel.send(
-                EV_LOGFINISH, nodeid=item.nodeid, log=self.log_file.read_new()
+                EV_LOGFINISH,
+                nodeid=item.nodeid,
+                log=self.log_file.read_new(),
+                usage=own_usage(baseline).to_wire(),
             )
         self.stdio.restore()
 

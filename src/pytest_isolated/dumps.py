@@ -56,6 +56,13 @@ class Dumps:
         if self.crash is not None:
             faulthandler.enable(file=self.crash, all_threads=True)
 
+    def on_cpu_limit(self) -> None:
+        """Past the CPU limit (``SIGXCPU``): write every thread's stack to the
+        crash file, then die of the signal as without a handler."""
+        xcpu = getattr(signal, "SIGXCPU", None)
+        if xcpu is not None and self.crash is not None:
+            faulthandler.register(xcpu, file=self.crash, all_threads=True, chain=True)
+
     def arm(self) -> None:
         """Without the signal: let faulthandler's timer dump before the deadline."""
         if BY_SIGNAL or self.timeout is None or self.timeout_file is None:

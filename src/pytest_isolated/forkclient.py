@@ -40,6 +40,7 @@ from pytest_isolated.protocol import (
     STDOUT_FILE,
     ChildSpec,
 )
+from pytest_isolated.resources import Usage
 
 
 class ForkedChild(Child):
@@ -65,6 +66,7 @@ class ForkedChild(Child):
         self._exit_lock = threading.Lock()
         self._exit_sent = False
         self._kill_requested = False
+        self.usage: Usage | None = None
         self.events_path = self.workdir / EVENTS_FIFO
         os.mkfifo(self.events_path)
         if self.capture:
@@ -93,7 +95,7 @@ class ForkedChild(Child):
         else:
             self.arm_deadline(self._spec)
 
-    def exited(self, returncode: int) -> None:
+    def exited(self, returncode: int, usage: Usage | None = None) -> None:
         """The template reports the fork's exit.
 
         ``Exited`` follows the fork's last event: it is sent now if the event
@@ -101,6 +103,7 @@ class ForkedChild(Child):
         later: a grandchild may hold the FIFO open).
         """
         self.returncode = returncode
+        self.usage = usage
         self._cancel_deadline()
         self._exited.set()
         if self._reader_done.is_set():
@@ -120,7 +123,7 @@ class ForkedChild(Child):
                 return
             self._exit_sent = True
         assert self.returncode is not None
-        self.inbox.put((self, Exited(self.returncode)))
+        self.inbox.put((self, Exited(self.returncode, self.usage)))
 
     def _unblock_reader(self) -> None:
         """A fork that died before it opened its FIFO leaves the reader
@@ -132,6 +135,7 @@ class ForkedChild(Child):
         return not self._exited.is_set()
 
     def kill(self) -> None:
+        self.killed = True
         if self.pid is None:
             self._kill_requested = True
             return
@@ -209,7 +213,8 @@ class ForkTemplate:
             elif message.name == EV_FORK_EXITED:
                 forked = self.by_pid.pop(fields["pid"], None)
                 if forked is not None:
-                    forked.exited(fields["returncode"])
+                    usage = Usage.from_wire(fields.get("usage"))
+                    forked.exited(fields["returncode"], usage)
         elif isinstance(message, Exited):
             self._died(message.returncode)
 

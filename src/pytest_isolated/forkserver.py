@@ -48,6 +48,7 @@ from pytest_isolated.protocol import (
     STDOUT_FILE,
     ChildSpec,
 )
+from pytest_isolated.resources import usage_of
 
 if TYPE_CHECKING:
     from pytest_isolated.child import ChildPlugin
@@ -186,14 +187,17 @@ class ForkServer:
         """Report the forks that exited; True in a new spare fork."""
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, rusage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return False
             if pid == 0:
                 return False
             if self.forks.pop(pid, None) is not None:
                 returncode = os.waitstatus_to_exitcode(status)
-                self.plugin.channel.send(EV_FORK_EXITED, pid=pid, returncode=returncode)
+                usage = usage_of(rusage).to_wire()
+                self.plugin.channel.send(
+                    EV_FORK_EXITED, pid=pid, returncode=returncode, usage=usage
+                )
             elif self.spare is not None and self.spare[0] == pid:
                 os.close(self.spare[1])  # the spare died waiting: make another
                 self.spare = None

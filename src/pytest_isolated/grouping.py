@@ -4,7 +4,8 @@ The groups are numbered in the order of their first test.
 
 A group is one subprocess.  Its tests run in the session's run order even when
 they are not adjacent (a named group may span modules).  A group's time limit
-is the largest ``timeout=`` any of its tests' markers gives, else the session's.
+is the largest ``timeout=`` any of its tests' markers gives, else the session's;
+its memory and CPU limits are decided the same way.
 
 Pure; imports only ``settings`` (for its types).
 """
@@ -15,7 +16,7 @@ import dataclasses
 from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
-from pytest_isolated.settings import Request, Timeout
+from pytest_isolated.settings import NO_LIMIT, Limit, Request, Timeout
 
 T = TypeVar("T", bound=Hashable)
 
@@ -32,12 +33,21 @@ class Group(Generic[T]):
     exclusive: bool = False
     #: Asked for in pytest-forked's spelling (every test of it was).
     forked: bool = True
+    mem_limit: Limit = NO_LIMIT
+    cpu_limit: Limit = NO_LIMIT
+
+
+L = TypeVar("L", Limit, Timeout)
 
 
 def plan_groups(
-    requests: Sequence[tuple[T, Request | None]], default: Timeout
+    requests: Sequence[tuple[T, Request | None]],
+    default: Timeout,
+    mem_limit: Limit = NO_LIMIT,
+    cpu_limit: Limit = NO_LIMIT,
 ) -> dict[T, Group[T]]:
-    """Map each isolated test to its group; tests not isolated are left out."""
+    """Map each isolated test to its group; tests not isolated are left out.
+    *default*, *mem_limit* and *cpu_limit* are the session's limits."""
     groups: dict[tuple[str, str], Group[T]] = {}
     by_item: dict[T, Group[T]] = {}
     for item, request in requests:
@@ -45,25 +55,34 @@ def plan_groups(
             continue
         group = groups.get(request.key)
         if group is None:
-            group = Group(len(groups), request.name, [], default)
+            group = Group(
+                len(groups),
+                request.name,
+                [],
+                default,
+                mem_limit=mem_limit,
+                cpu_limit=cpu_limit,
+            )
             groups[request.key] = group
         group.items.append(item)
         group.exclusive = group.exclusive or request.exclusive
         group.forked = group.forked and request.forked
         group.timeout = _combine(group.timeout, request.timeout, default)
+        group.mem_limit = _combine(group.mem_limit, request.mem_limit, mem_limit)
+        group.cpu_limit = _combine(group.cpu_limit, request.cpu_limit, cpu_limit)
         by_item[item] = group
     return by_item
 
 
-def _combine(current: Timeout, asked: Timeout | None, default: Timeout) -> Timeout:
+def _combine(current: L, asked: L | None, default: L) -> L:
     """Combine a group's limit with one more marker's: markers beat the default,
     and among markers the most generous limit wins (no limit beats any)."""
     if asked is None:
         return current
     if current is default:
         return asked
-    if current.seconds is None:
+    if current.value is None:
         return current
-    if asked.seconds is None or asked.seconds > current.seconds:
+    if asked.value is None or asked.value > current.value:
         return asked
     return current

@@ -9,8 +9,8 @@ tests it never reached wait for a fresh child.  The run holds no reference to
 the scheduler: :meth:`GroupRun.handle` returns what happened, and the
 scheduler decides what follows.
 
-Imports ``_compat`` and the parent-side modules ``crash``, ``grouping``,
-``process`` and ``protocol``.
+Imports ``_compat``, ``protocol``, ``resources`` and the parent-side modules
+``crash``, ``grouping``, ``process`` and ``usage``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, usage
 from pytest_isolated.crash import (
     Cause,
     Phase,
@@ -41,6 +41,7 @@ from pytest_isolated.protocol import (
     read_tail,
     warning_from_wire,
 )
+from pytest_isolated.resources import Usage, oom_kills
 
 #: How much of a crashed child's stdout/stderr the report shows.
 CRASH_OUTPUT_BYTES = 1024 * 1024
@@ -129,6 +130,9 @@ class GroupRun:
         self.carried: dict[pytest.Item, list[Action]] = {}
         #: The current child's attempt (set by :meth:`attach`).
         self.now: Attempt
+        #: What the group's earlier children used.
+        self.spent: list[Usage | None] = []
+        self.usage_properties = usage.wants_properties(config)
 
     @property
     def needs_child(self) -> bool:
@@ -143,15 +147,23 @@ class GroupRun:
 
     def attach(self, child: Child, spec: ChildSpec) -> None:
         """Give *child* the group's remaining tests (named in *spec*)."""
+        if self.attempt:
+            self.spent.append(self.now.used)
         self.attempt += 1
         self.child = child
-        self.now = Attempt(child, self.group)
+        self.now = Attempt(child, self.group, oom_before=oom_kills())
         child.start(spec)
+
+    @property
+    def used(self) -> Usage | None:
+        """What the group used, over all its children so far."""
+        current = self.now.used if self.attempt else None
+        return usage.combine([*self.spent, current])
 
     def handle(self, message: Message) -> Step:
         """Take one message from the group's current child."""
         if isinstance(message, Exited):
-            return self.on_exited(message.returncode)
+            return self.on_exited(message.returncode, message.usage)
         if self.now.broken is not None:
             return Step()  # the child is being killed; its exit tells the rest
         if isinstance(message, Garbled):
@@ -178,6 +190,7 @@ class GroupRun:
     def on_collected(self, event: Event) -> None:
         """The child collected the group; tests it could not find are lost."""
         self.now.collected = True
+        self.now.baseline = Usage.from_wire(event.fields.get("baseline"))
         for nodeid in event.fields["missing"]:
             item = self._item(nodeid)
             if item is not None:
@@ -228,6 +241,15 @@ class GroupRun:
                 f"a report for {report.nodeid!r} while "
                 f"{self.now.running_item.nodeid!r} runs"
             )
+        limit = self.group.mem_limit
+        if limit.value is not None and report.failed and _memory_error(report):
+            report.sections.append(
+                (
+                    "isolated: memory limit",
+                    f"The group's memory limit is {limit.memory()}, "
+                    f"from {limit.source}.",
+                )
+            )
         self.now.running.actions.append(report)
 
     def on_warning(self, event: Event) -> None:
@@ -249,6 +271,10 @@ class GroupRun:
             # Every test ends with a teardown report (JUnit XML waits for it).
             cause = Cause("protocol", "not every phase was reported by its subprocess")
             outcome.actions.extend(lost_test_reports(item, outcome.reports, cause))
+        used = self.now.used = Usage.from_wire(event.fields.get("usage"))
+        if used is not None and self.usage_properties:
+            teardown = [r for r in outcome.reports if r.when == "teardown"][-1]
+            teardown.user_properties.extend(usage.properties(used))
         self._finish(item, outcome)
         self.now.running = self.now.running_item = None
         if not self.pending:
@@ -281,12 +307,13 @@ class GroupRun:
                 self._give_up(item, cause, "was not reported by its subprocess")
         return Step(release=self.release())
 
-    def on_exited(self, returncode: int) -> Step:
+    def on_exited(self, returncode: int, whole_life: Usage | None = None) -> Step:
         """The child is gone; before the end of its session if tests are left."""
         child = self.child
         if child is None:
             return Step()
         child.reap_group()
+        self.now.used = usage.less(whole_life, self.now.baseline) or self.now.used
         if not self.pending:
             return Step(release=self.release())
         cause = self.now.exit_cause(returncode)
@@ -301,6 +328,8 @@ class GroupRun:
         outcome = self.now.running or Outcome([], time.time())
         phase = self.now.phase if self.now.running_item is item else None
         reports = _lost_reports(item, outcome, child, cause, phase)
+        if self.now.used is not None and self.usage_properties:
+            reports[-1].user_properties.extend(usage.properties(self.now.used))
         attempt = self.crashes[item] = self.crashes.get(item, 0) + 1
         failed = next((r for r in reports if r.failed), None)  # None: xfail
         hook = self.config.hook
@@ -358,6 +387,12 @@ class Attempt:
     broken: str | None = None
     #: The summary of a plugin's own timeout that ended the child.
     plugin_timeout: str | None = None
+    #: The kernel's count of out-of-memory kills when the child started.
+    oom_before: int | None = None
+    #: What the process held and had used when the group started.
+    baseline: Usage | None = None
+    #: What the group used in it: after each test, then at the exit.
+    used: Usage | None = None
 
     def startup_cause(self, cause: Cause) -> Cause:
         """*cause*, for a child that ended before it collected the group: the
@@ -381,6 +416,15 @@ class Attempt:
         if self.plugin_timeout is not None:
             return Cause("timeout", self.plugin_timeout, self.diagnosis())
         kind, summary = describe_exit(returncode)
+        oom_after = oom_kills() if self.oom_before is not None else None
+        summary = usage.death_summary(
+            self.group,
+            returncode,
+            self.used,
+            summary,
+            killed_by_us=self.child.killed,
+            oom_killed=oom_after is not None and oom_after > (self.oom_before or 0),
+        )
         return Cause(kind, summary, self.diagnosis())
 
     def timeout_cause(self) -> Cause:
@@ -448,6 +492,11 @@ def _lost_reports(
         duration=time.time() - outcome.started,
         phase=phase,
     )
+
+
+def _memory_error(report: pytest.TestReport) -> bool:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return "MemoryError" in str(getattr(crash, "message", ""))
 
 
 def _error_line(text: str) -> str | None:

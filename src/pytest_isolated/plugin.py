@@ -72,11 +72,21 @@ def pytest_addoption(
         ),
         ("--isolated-start", {"choices": settings.START_METHODS, "default": None}),
         ("--isolated-parallel", {"type": settings.parallel_option, "default": None}),
+        (
+            "--isolated-mem-limit",
+            {"type": settings.memory_option, "default": settings._UNSET},
+        ),
+        (
+            "--isolated-cpu-limit",
+            {"type": settings.cpu_option, "default": settings._UNSET},
+        ),
     ]
     helps = {
         "isolated_timeout": (settings.HELP_TIMEOUT, "SECONDS"),
         "isolated_start": (settings.HELP_START, None),
         "isolated_parallel": (settings.HELP_PARALLEL, "N"),
+        "isolated_mem_limit": (settings.HELP_MEM_LIMIT, "SIZE"),
+        "isolated_cpu_limit": (settings.HELP_CPU_LIMIT, "SECONDS"),
     }
     for flag, how in valued:
         dest = flag[2:].replace("-", "_")
@@ -94,6 +104,9 @@ def pytest_addoption(
         help=statecheck.HELP,
     )
     parser.addini(statecheck.INI, statecheck.HELP, default=None)
+    parser.addini(
+        settings.JUNIT_USAGE_INI, settings.HELP_JUNIT_USAGE, type="bool", default=True
+    )
     bisect.addoption(group, parser)
 
 

@@ -302,6 +302,8 @@ class Specs:
         basetemp: str,
         timeout: float | None,
         template: bool = False,
+        mem_limit: float | None = None,
+        cpu_limit: float | None = None,
     ) -> ChildSpec:
         """What *child* needs to run *items* as the parent would have."""
         config = self.config
@@ -334,6 +336,8 @@ class Specs:
             basetemp=str(base),
             workdir=str(child.workdir),
             timeout=timeout,
+            mem_limit=None if mem_limit is None else int(mem_limit),
+            cpu_limit=cpu_limit,
             dump_margin=margin,
             capture=child.capture,
             template=template,

@@ -41,6 +41,7 @@ from pytest_isolated.protocol import (
     decode_event,
     read_tail,
 )
+from pytest_isolated.resources import Usage, usage_of
 
 #: Longest event line accepted; a longer one is treated as corrupt.
 MAX_LINE = 512 * 1024 * 1024
@@ -64,6 +65,8 @@ class Exited:
     """The child process is gone; all events it wrote before are queued."""
 
     returncode: int
+    #: What it used over its whole life, where the platform says.
+    usage: Usage | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ class Child:
         self.started_at: float | None = None
         self.returncode: int | None = None
         self.timed_out = False
+        #: The parent killed it (a deadline, a broken stream, the session's end).
+        self.killed = False
         self._cancel_deadline: Callable[[], None] = _never
         self._reader_done = threading.Event()
 
@@ -367,7 +372,8 @@ class SpawnedChild(Child):
         return self.proc.poll() is None
 
     def _wait(self) -> None:
-        returncode = self.proc.wait()
+        returncode, rusage = _compat.wait_with_rusage(self.proc)
+        usage = None if rusage is None else usage_of(rusage)
         # Known at once, so that a crash just before the deadline is not
         # taken for a timeout while the events drain.
         self.returncode = returncode
@@ -376,9 +382,10 @@ class SpawnedChild(Child):
         # it.  A grandchild may hold the pipe open, so do not wait for EOF
         # forever: the reader keeps up with the pipe, a short grace suffices.
         self._reader_done.wait(timeout=DRAIN_SECONDS)
-        self.inbox.put((self, Exited(returncode)))
+        self.inbox.put((self, Exited(returncode, usage)))
 
     def kill(self) -> None:
+        self.killed = True
         if sys.platform == "win32":
             # /T takes the whole tree; ask before the child itself is gone.
             subprocess.run(

@@ -31,7 +31,7 @@ CHILD_PLUGIN_NAME = "pytest-isolated-child"
 
 # The event names the child sends, in the order a healthy child sends them.
 EV_STARTED = "started"  # interpreter up, spec read
-EV_COLLECTED = "collected"  # the group's items are collected; fields: missing
+EV_COLLECTED = "collected"  # the group's items are collected; fields: missing, baseline
 EV_COLLECT_ERROR = "collect_error"  # a failed collect report; field: report
 EV_LOGSTART = "logstart"  # fields: nodeid
 EV_PHASE = "phase"  # a phase of the test starts; fields: nodeid, when
@@ -40,14 +40,14 @@ EV_XML_ATTRIBUTE = "xml_attribute"  # record_xml_attribute; fields: nodeid, name
 EV_XML_PROPERTY = "xml_property"  # record_testsuite_property; fields: name, value
 EV_REPORT = "report"  # fields: report (serialised TestReport)
 EV_WARNING = "warning"  # fields: nodeid, when, warning
-EV_LOGFINISH = "logfinish"  # fields: nodeid, log (its --log-file lines)
+EV_LOGFINISH = "logfinish"  # fields: nodeid, log (its --log-file lines), usage
 EV_INTERNAL_ERROR = "internal_error"  # fields: text
 EV_PLUGIN_TIMEOUT = "plugin_timeout"  # a plugin's timer ends the child; field: summary
 EV_EXIT = "exit"  # pytest.exit() or KeyboardInterrupt; fields: reason, returncode
 EV_FINISHED = "finished"  # fields: exitstatus
 # A fork template's own events.
 EV_FORKED = "forked"  # fields: workdir (the group's), pid
-EV_FORK_EXITED = "fork_exited"  # fields: pid, returncode
+EV_FORK_EXITED = "fork_exited"  # fields: pid, returncode, usage
 EV_SPARE = "spare"  # a fork stands ready (ok), or cannot (reason); fields: ok, reason
 
 
@@ -160,6 +160,9 @@ class ChildSpec:
     term_markup: bool = False
     #: The parent's ``junit_family`` if it writes JUnit XML, else None.
     junit_family: str | None = None
+    #: The group's memory (bytes) and CPU (seconds) limits, or None.
+    mem_limit: int | None = None
+    cpu_limit: float | None = None
 
     def to_json(self) -> bytes:
         """One line of JSON."""

@@ -36,6 +36,7 @@ from pytest_isolated.grouprun import (
 from pytest_isolated.pool import Pool
 from pytest_isolated.process import Child, Message
 from pytest_isolated.settings import Settings, request_of
+from pytest_isolated.usage import UsageLedger
 
 
 class IsolationScheduler:
@@ -64,6 +65,8 @@ class IsolationScheduler:
         #: Each crash or timeout, in order.
         self.incidents: list[Incident] = []
         self.faulthandler_timeout = _faulthandler_timeout(config)
+        #: What each group used; it also bounds `auto` parallelism by memory.
+        self.ledger = UsageLedger(config, memory_aware=settings.parallel_auto)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -71,7 +74,10 @@ class IsolationScheduler:
             (item, request_of(item, self.settings.isolate_all))
             for item in session.items
         ]
-        self.groups = plan_groups(requests, self.settings.timeout)
+        settings = self.settings
+        self.groups = plan_groups(
+            requests, settings.timeout, settings.mem_limit, settings.cpu_limit
+        )
         unique = {group.index: group for group in self.groups.values()}
         self.order = [unique[index] for index in sorted(unique)]
         self.pool.start_template(self.order)
@@ -101,7 +107,7 @@ class IsolationScheduler:
         while item not in run.done:
             if run.exit_request is not None:
                 self._exit_like_the_child(item, run)
-            if run.needs_child:
+            if run.needs_child and self._may_start(run.group):
                 self._launch(run)
             self._fill()
             message = self.pool.next_message()
@@ -110,8 +116,14 @@ class IsolationScheduler:
         outcome = run.done.pop(item)
         if not run.pending and not run.done:  # every result was reported
             self._release(run.release())
+            self.ledger.record(group, run.used)
             del self.runs[group.index]
         return outcome
+
+    def _may_start(self, group: Group[pytest.Item]) -> bool:
+        """Whether memory allows *group* to start beside the groups running."""
+        others = any(r.child is not None for r in self.runs.values())
+        return self.ledger.may_start(group, others_running=others)
 
     def _exit_like_the_child(self, item: pytest.Item, run: GroupRun) -> None:
         """A test called pytest.exit() (or raised KeyboardInterrupt) in the
@@ -141,11 +153,11 @@ class IsolationScheduler:
                 return
             run = self.runs.get(group.index)
             if run is None and group.index not in self._started:
-                if group.exclusive and active:
+                if (group.exclusive and active) or not self._may_start(group):
                     return  # it waits for those; the groups after it wait for it
                 run = self.runs[group.index] = GroupRun(self.config, group)
                 self._launch(run)
-            elif run is not None and run.needs_child:
+            elif run is not None and run.needs_child and self._may_start(group):
                 self._launch(run)  # the rest of a crashed group
 
     def _launch(self, run: GroupRun) -> None:
@@ -153,11 +165,14 @@ class IsolationScheduler:
         more_to_come = len(self._started) < len(self.order)
         child = self.pool.child_for(run.group, run.pending, spare=more_to_come)
         self.owner[child] = run
+        group = run.group
         spec = self.pool.specs.make(
             child,
             run.pending,
             basetemp=run.basetemp,
-            timeout=run.group.timeout.seconds,
+            timeout=group.timeout.seconds,
+            mem_limit=group.mem_limit.value,
+            cpu_limit=group.cpu_limit.value,
         )
         run.attach(child, spec)
         if not more_to_come:
@@ -193,6 +208,7 @@ class IsolationScheduler:
                 named = group != nodeid and repr(group) not in cause.summary
                 where = f"{nodeid} (group {group!r})" if named else nodeid
                 tr.line(f"{where}: {cause.summary}", red=True)
+        self.ledger.table(tr)
         if self._started and tr.config.get_verbosity() > 0:
             tr.write_line(
                 f"pytest-isolated: {self.pool.children_started} subprocess(es) for "
@@ -206,6 +222,7 @@ class IsolationScheduler:
             self._release(run.stop())
         self.runs.clear()
         self.pool.shutdown()
+        self.ledger.save()
 
 
 def _faulthandler_timeout(config: pytest.Config) -> bool:

@@ -2,10 +2,12 @@
 
 Precedence, from strongest to weakest: the marker's ``timeout=``, then
 ``--isolated-timeout``, then the ``isolated_timeout`` ini key, then the default
-(300 seconds).  ``0`` means "no time limit".  Every error names the bad value
-and where it came from.
+(300 seconds).  ``0`` means "no time limit".  The memory and CPU limits
+(``mem_limit=``/``cpu_limit=``, ``--isolated-mem-limit``/``--isolated-cpu-limit``,
+``isolated_mem_limit``/``isolated_cpu_limit``) are resolved the same way, and
+have no default.  Every error names the bad value and where it came from.
 
-Parent side; imports nothing of the package.
+Parent side; imports only :mod:`pytest_isolated.resources` (for parsing).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import argparse
 import dataclasses
 import math
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+from pytest_isolated.resources import format_bytes, parse_cpu, parse_memory
 
 if TYPE_CHECKING:
     from _pytest import nodes  # only the type of iter_markers_with_node()'s nodes
@@ -44,15 +48,28 @@ HELP_START = (
     "a group runs), 'spawn' (each when its group starts), or 'fork' (POSIX: "
     "forked from a template process that has collected the tests)"
 )
+HELP_MEM_LIMIT = (
+    "memory each isolated group may allocate, e.g. 512M or 2G (0: no limit, "
+    "the default)"
+)
+HELP_CPU_LIMIT = "CPU seconds each isolated group may use (0: no limit, the default)"
+#: The ini switch of the usage properties in JUnit XML.
+JUNIT_USAGE_INI = "isolated_junit_usage"
+HELP_JUNIT_USAGE = (
+    "add isolated_peak_rss_mib and isolated_cpu_s properties to each isolated "
+    "test in JUnit XML (default: true)"
+)
 HELP_PARALLEL = (
     "run up to N isolated groups at once ('auto': the usable cores; default 1)"
 )
 START_METHODS = ("auto", "prestart", "spawn", "fork")
 MARKER_DOC = (
-    "isolated(group=None, timeout=None, exclusive=False): run the test in a fresh "
-    "Python subprocess. Tests with the same group name share one subprocess; "
-    "timeout is the group's time limit in seconds; exclusive keeps the group from "
-    "running beside other groups under --isolated-parallel."
+    "isolated(group=None, timeout=None, exclusive=False, mem_limit=None, "
+    "cpu_limit=None): run the test in a fresh Python subprocess. Tests with the "
+    "same group name share one subprocess; timeout is the group's time limit in "
+    "seconds; exclusive keeps the group from running beside other groups under "
+    "--isolated-parallel; mem_limit (e.g. '512M') and cpu_limit (seconds) limit "
+    "the memory and CPU time the group may use."
 )
 
 
@@ -63,9 +80,33 @@ class Timeout:
     seconds: float | None  # None: no limit
     source: str
 
+    @property
+    def value(self) -> float | None:
+        return self.seconds
+
     def describe(self) -> str:
         limit = "no limit" if self.seconds is None else f"{self.seconds:g}s"
         return f"{limit} (from {self.source})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """A memory (bytes) or CPU (seconds) limit, and where it came from."""
+
+    value: float | None  # None: no limit
+    source: str
+
+    def memory(self) -> str:
+        assert self.value is not None
+        return format_bytes(self.value)
+
+    def cpu(self) -> str:
+        assert self.value is not None
+        return f"{self.value:g} s"
+
+
+#: What a group's memory or CPU is limited to when nothing says.
+NO_LIMIT = Limit(None, "no limit")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +120,10 @@ class Settings:
     start: str = "auto"
     #: How many groups may run at once.
     parallel: int = 1
+    #: ``--isolated-parallel=auto``: also bounded by the memory available.
+    parallel_auto: bool = False
+    mem_limit: Limit = NO_LIMIT
+    cpu_limit: Limit = NO_LIMIT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +140,8 @@ class Request:
     exclusive: bool = False
     #: Asked for in pytest-forked's spelling (``forked``, ``--forked``).
     forked: bool = False
+    mem_limit: Limit | None = None
+    cpu_limit: Limit | None = None
 
 
 def parse_seconds(value: object) -> float | None:
@@ -120,10 +167,7 @@ def parse_seconds(value: object) -> float | None:
 
 def timeout_option(value: str) -> float | None:
     """argparse ``type=`` for ``--isolated-timeout``."""
-    try:
-        return parse_seconds(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _option_type(parse_seconds)(value)  # type: ignore[no-any-return]
 
 
 def parse_parallel(value: object) -> int:
@@ -151,12 +195,36 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def parallel_option(value: str) -> int:
+#: ``--isolated-parallel=auto``, kept as such until the settings are resolved.
+AUTO = "auto"
+
+
+def _parse_parallel_setting(value: object) -> int | str:
+    """:func:`parse_parallel`, with ``auto`` kept as :data:`AUTO`."""
+    if isinstance(value, str) and value.strip() == AUTO:
+        return AUTO
+    return parse_parallel(value)
+
+
+def parallel_option(value: str) -> int | str:
     """argparse ``type=`` for ``--isolated-parallel``."""
-    try:
-        return parse_parallel(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _option_type(_parse_parallel_setting)(value)  # type: ignore[no-any-return]
+
+
+def _option_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """*parse* as an argparse ``type=``: its ValueError becomes a usage error."""
+
+    def convert(value: str) -> Any:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+memory_option = _option_type(parse_memory)
+cpu_option = _option_type(parse_cpu)
 
 
 def _from_ini(config: pytest.Config, name: str, parse: Any, unset: Any = None) -> Any:
@@ -198,28 +266,47 @@ def resolve_settings(config: pytest.Config) -> Settings:
     # --forked in addopts, and --no-isolation is how one runs a debugger.
     isolate_all = isolate_all or bool(config.getoption("forked", default=False))
 
-    option = config.getoption("isolated_timeout")
-    ini = _from_ini(config, "isolated_timeout", parse_seconds, unset=_UNSET)
-    if option is not _UNSET:
-        timeout = Timeout(option, f"--isolated-timeout={_fmt(option)}")
-    elif ini is not _UNSET:
-        raw = config.getini("isolated_timeout")
-        timeout = Timeout(ini, _ini_source(config, "isolated_timeout", raw))
-    else:
-        timeout = Timeout(DEFAULT_TIMEOUT, f"the default of {DEFAULT_TIMEOUT:g}s")
+    timeout = _resolve_limit(
+        config, "isolated_timeout", parse_seconds, _fmt, Timeout
+    ) or Timeout(DEFAULT_TIMEOUT, f"the default of {DEFAULT_TIMEOUT:g}s")
+    mem_limit = _resolve_limit(config, "isolated_mem_limit", parse_memory, _fmt_size)
+    cpu_limit = _resolve_limit(config, "isolated_cpu_limit", parse_cpu, _fmt)
     start = config.getoption("isolated_start") or _from_ini(
         config, "isolated_start", _parse_start
     )
-    parallel = config.getoption("isolated_parallel") or _from_ini(
-        config, "isolated_parallel", parse_parallel
-    )
+    parallel = config.getoption("isolated_parallel")
+    if parallel is None:
+        parallel = _from_ini(config, "isolated_parallel", _parse_parallel_setting)
     return Settings(
         isolate_all=isolate_all,
         disabled=disabled,
         timeout=timeout,
         start=start or "auto",
-        parallel=parallel or 1,
+        parallel=usable_cores() if parallel == AUTO else parallel or 1,
+        parallel_auto=parallel == AUTO,
+        mem_limit=mem_limit or NO_LIMIT,
+        cpu_limit=cpu_limit or NO_LIMIT,
     )
+
+
+L = TypeVar("L", Limit, Timeout)
+
+
+def _resolve_limit(
+    config: pytest.Config,
+    dest: str,
+    parse: Callable[[object], float | None],
+    show: Callable[[float | None], str],
+    kind: Callable[[float | None, str], L] = Limit,  # type: ignore[assignment]
+) -> L | None:
+    """The limit the command line gives, else the ini file, else None."""
+    option = config.getoption(dest)
+    if option is not _UNSET:
+        return kind(option, f"--{dest.replace('_', '-')}={show(option)}")
+    ini = _from_ini(config, dest, parse, unset=_UNSET)
+    if ini is _UNSET:
+        return None
+    return kind(ini, _ini_source(config, dest, config.getini(dest)))
 
 
 class _Unset:
@@ -235,6 +322,10 @@ def _fmt(seconds: float | None) -> str:
     return "0" if seconds is None else f"{seconds:g}"
 
 
+def _fmt_size(size: float | None) -> str:
+    return "0" if size is None else format_bytes(size).replace(" ", "")
+
+
 @dataclasses.dataclass(frozen=True)
 class MarkerArgs:
     """The validated arguments of one ``isolated`` marker."""
@@ -242,6 +333,11 @@ class MarkerArgs:
     group: str | None
     timeout: Timeout | None
     exclusive: bool
+    mem_limit: Limit | None = None
+    cpu_limit: Limit | None = None
+
+
+_MARKER_KWARGS = ("group", "timeout", "exclusive", "mem_limit", "cpu_limit")
 
 
 def parse_marker(mark: pytest.Mark, nodeid: str) -> MarkerArgs:
@@ -254,13 +350,11 @@ def parse_marker(mark: pytest.Mark, nodeid: str) -> MarkerArgs:
     def fail(problem: str) -> pytest.UsageError:
         return pytest.UsageError(f"{nodeid}: invalid {shown}: {problem}")
 
-    unknown = sorted(set(mark.kwargs) - {"group", "timeout", "exclusive"})
+    unknown = sorted(set(mark.kwargs) - set(_MARKER_KWARGS))
     if unknown:
         names = ", ".join(unknown)
-        raise fail(
-            f"unknown keyword argument {names} "
-            "(expected group=, timeout= and exclusive=)"
-        )
+        expected = ", ".join(f"{k}=" for k in _MARKER_KWARGS)
+        raise fail(f"unknown keyword argument {names} (expected {expected})")
     if len(mark.args) > 1:
         count = len(mark.args)
         raise fail(f"takes one positional argument (the group name), got {count}")
@@ -280,7 +374,18 @@ def parse_marker(mark: pytest.Mark, nodeid: str) -> MarkerArgs:
     exclusive = mark.kwargs.get("exclusive", False)
     if not isinstance(exclusive, bool):
         raise fail(f"exclusive must be True or False, got {exclusive!r}")
-    return MarkerArgs(group, timeout, exclusive)
+    limits: list[Limit | None] = []
+    for name, parse in (("mem_limit", parse_memory), ("cpu_limit", parse_cpu)):
+        raw = mark.kwargs.get(name)
+        if raw is None:
+            limits.append(None)
+            continue
+        try:
+            value = parse(raw)
+        except ValueError as exc:
+            raise fail(f"{name}: {exc}") from None
+        limits.append(Limit(value, f"{shown} on {nodeid}"))
+    return MarkerArgs(group, timeout, exclusive, *limits)
 
 
 def _show_mark(mark: pytest.Mark) -> str:
@@ -313,7 +418,14 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
         key, name = ("group", args.group), args.group
     else:
         key, name = ("node", node.nodeid), node.nodeid
-    return Request(key, name, args.timeout, args.exclusive)
+    return Request(
+        key,
+        name,
+        args.timeout,
+        args.exclusive,
+        mem_limit=args.mem_limit,
+        cpu_limit=args.cpu_limit,
+    )
 
 
 #: ``sys.path`` as it was before conftests changed it (set by the plugin's

@@ -233,13 +233,13 @@ def test_parse_marker_everything() -> None:
         (
             pytest.mark.isolated(grup="db").mark,
             "@pytest.mark.isolated(grup='db')",
-            "unknown keyword argument grup (expected group=, timeout= and exclusive=)",
+            "unknown keyword argument grup (expected group=, timeout=, exclusive=, mem_limit=, cpu_limit=)",
         ),
         (
             pytest.mark.isolated(zeta=1, alpha=2).mark,
             "@pytest.mark.isolated(zeta=1, alpha=2)",
             "unknown keyword argument alpha, zeta "
-            "(expected group=, timeout= and exclusive=)",
+            "(expected group=, timeout=, exclusive=, mem_limit=, cpu_limit=)",
         ),
         (
             pytest.mark.isolated("a", "b").mark,

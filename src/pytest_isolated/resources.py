@@ -1,0 +1,248 @@
+"""Memory and CPU: the limits' values, enforcing them, measuring what is used.
+
+A group's limits are resolved like its time limit (:mod:`pytest_isolated.settings`).
+The child enforces them on itself when its group starts (:func:`apply_limits`),
+counted from that moment: what the interpreter, pytest and the collected test
+modules already hold (and, in a fork, what it shares with the template) is not
+charged to the group.  Both sides measure with ``getrusage``/``wait4`` and
+``/proc``.
+
+Imports nothing of the package: both sides use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import re
+import sys
+from pathlib import Path
+
+if sys.platform != "win32":
+    import resource
+
+MIB = 1024 * 1024
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": MIB,
+    "mb": MIB,
+    "mib": MIB,
+    "g": 1024 * MIB,
+    "gb": 1024 * MIB,
+    "gib": 1024 * MIB,
+    "t": 1024 * 1024 * MIB,
+    "tb": 1024 * 1024 * MIB,
+    "tib": 1024 * 1024 * MIB,
+}
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)")
+
+
+def parse_memory(value: object) -> int | None:
+    """A memory size: bytes as a number, or a string with a unit (``"512M"``,
+    ``"2G"``, ``"1.5GiB"``; binary units: ``M`` and ``MB`` are both MiB).
+    ``0`` means no limit.  Raises ValueError with a message fit for the user."""
+    problem = f"expected a size such as 512M, 2G or 1.5GiB, got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    if isinstance(value, (int, float)):
+        size = float(value)
+    elif isinstance(value, str):
+        match = _SIZE.fullmatch(value.strip().lower())
+        if match is None or match.group(2) not in _UNITS:
+            raise ValueError(problem)
+        size = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(problem)
+    if not math.isfinite(size) or size < 0:
+        raise ValueError(problem)
+    return int(size) or None
+
+
+def parse_cpu(value: object) -> float | None:
+    """CPU seconds: a number >= 0; ``0`` means no limit."""
+    problem = f"expected a number of CPU seconds, got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    try:
+        seconds = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(problem) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"expected a number of CPU seconds >= 0, got {value!r}")
+    return seconds or None
+
+
+def format_bytes(size: float) -> str:
+    """``512 MiB``, ``3.1 GiB``: the way limits and peaks are shown."""
+    if size >= 1024 * MIB:
+        return f"{size / (1024 * MIB):.1f} GiB"
+    if size >= MIB:
+        return f"{size / MIB:.0f} MiB"
+    return f"{size / 1024:.0f} KiB"
+
+
+@dataclasses.dataclass(frozen=True)
+class Usage:
+    """What a group's process used: peak resident memory and CPU time."""
+
+    #: Bytes, above what the process held when its group started.
+    peak_rss: int
+    #: Seconds of CPU, user + system, of the process and the children it waited for.
+    cpu: float
+
+    def to_wire(self) -> dict[str, float]:
+        return {"peak_rss": self.peak_rss, "cpu": self.cpu}
+
+    @classmethod
+    def from_wire(cls, data: object) -> Usage | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(int(data["peak_rss"]), float(data["cpu"]))
+
+
+def maxrss_bytes(maxrss: int) -> int:
+    """``ru_maxrss`` in bytes (Linux counts KiB, macOS bytes)."""
+    return maxrss if sys.platform == "darwin" else maxrss * 1024
+
+
+def usage_of(rusage: object, baseline: Usage | None = None) -> Usage:
+    """A ``resource.struct_rusage`` as a :class:`Usage`, less *baseline*."""
+    peak = maxrss_bytes(rusage.ru_maxrss)  # type: ignore[attr-defined]
+    cpu = rusage.ru_utime + rusage.ru_stime  # type: ignore[attr-defined]
+    if baseline is not None:
+        peak, cpu = peak - baseline.peak_rss, cpu - baseline.cpu
+    return Usage(max(peak, 0), max(cpu, 0.0))
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux), else its peak so far."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    if sys.platform == "win32":
+        return 0
+    return maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def own_usage(baseline: Usage | None = None) -> Usage:
+    """This process's peak RSS and CPU (itself and the children it waited for)."""
+    if sys.platform == "win32":
+        return Usage(0, 0.0)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = max(maxrss_bytes(own.ru_maxrss), maxrss_bytes(kids.ru_maxrss))
+    cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    if baseline is not None:
+        peak, cpu = peak - baseline.peak_rss, cpu - baseline.cpu
+    return Usage(max(peak, 0), max(cpu, 0.0))
+
+
+def group_baseline() -> Usage:
+    """What the process holds and has used when its group starts.
+
+    Peaks are counted above it, so that a group's figure is the same whatever
+    the start method: a fork starts with the template's resident pages (shared,
+    and counted in its ``ru_maxrss``), a spawned child with its interpreter's.
+    """
+    return Usage(resident_bytes(), own_usage().cpu)
+
+
+def _data_bytes() -> int:
+    """The private writable memory mapped now (what ``RLIMIT_DATA`` counts)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _address_space_bytes() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pages = int(Path("/proc/self/statm").read_text().split()[0])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    return 0
+
+
+#: Seconds of CPU past the soft limit before the kernel sends SIGKILL.
+CPU_GRACE = 2
+
+
+def apply_limits(mem: int | None, cpu: float | None) -> None:
+    """Limit this process, from now: *mem* more bytes, *cpu* more seconds.
+
+    Linux limits the data segment (``RLIMIT_DATA``: heap and private
+    mappings, what allocations take; thread stacks and mapped files do not
+    count), elsewhere the address space.  Past the CPU limit the kernel sends
+    ``SIGXCPU`` (the child's faulthandler writes its stack, then it dies of
+    it), and ``SIGKILL`` :data:`CPU_GRACE` seconds later if it lives on.
+    """
+    if sys.platform == "win32":
+        return
+    if mem is not None:
+        if sys.platform.startswith("linux"):
+            kind, used = resource.RLIMIT_DATA, _data_bytes()
+        else:
+            kind, used = resource.RLIMIT_AS, _address_space_bytes()
+        _lower(kind, used + mem)
+    if cpu is not None:
+        # The kernel counts this process's own CPU time (not its children's),
+        # in whole seconds: the group gets its limit, and up to a second more.
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        spent = own.ru_utime + own.ru_stime
+        soft = max(math.ceil(spent + cpu - 0.1), 1)
+        _lower(resource.RLIMIT_CPU, soft, soft + CPU_GRACE)
+
+
+def _lower(kind: int, soft: int, hard: int | None = None) -> None:
+    """Set a limit, never above the one already in force."""
+    if sys.platform == "win32":
+        return
+    old_hard = resource.getrlimit(kind)[1]
+    cap = old_hard if old_hard != resource.RLIM_INFINITY else None
+    hard = soft if hard is None else hard
+    if cap is not None:
+        soft, hard = min(soft, cap), min(hard, cap)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(kind, (soft, hard))
+
+
+def oom_kills() -> int | None:
+    """How many processes the kernel's out-of-memory killer has killed: in
+    this process's cgroup (v2 ``memory.events``) if it says, else in the
+    whole system (``/proc/vmstat``); None where neither is known."""
+    if not sys.platform.startswith("linux"):
+        return None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                events = Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "memory.events"
+                count = _field(events.read_text(), "oom_kill")
+                if count is not None:
+                    return count
+    with contextlib.suppress(OSError, ValueError):
+        return _field(Path("/proc/vmstat").read_text(), "oom_kill")
+    return None
+
+
+def _field(text: str, name: str) -> int | None:
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == name:
+            return int(value)
+    return None
+
+
+def memory_available() -> int | None:
+    """Bytes of memory that can be had without swapping (Linux), or None."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
