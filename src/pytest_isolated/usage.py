@@ -126,12 +126,7 @@ class UsageLedger:
             config.cache if config.pluginmanager.has_plugin("cacheprovider") else None
         )
         self.cache = cache
-        known = cache.get(CACHE_KEY, {}) if cache is not None else {}
-        self.known_peaks: dict[str, int] = (
-            {str(k): int(v) for k, v in known.items() if isinstance(v, (int, float))}
-            if isinstance(known, dict)
-            else {}
-        )
+        self.known_peaks = _peaks(cache.get(CACHE_KEY, {}) if cache else {})
 
     def record(self, group: Group[pytest.Item], used: Usage | None) -> None:
         if used is not None:
@@ -152,7 +147,9 @@ class UsageLedger:
     def save(self) -> None:
         if self.cache is None or not self.groups:
             return
-        peaks = dict(self.known_peaks)
+        # Read again: pytest-xdist's workers share the cache, each with its
+        # own groups.
+        peaks = _peaks(self.cache.get(CACHE_KEY, {}))
         peaks.update((name, used.peak_rss) for name, used in self.groups.items())
         self.cache.set(CACHE_KEY, peaks)
 
@@ -171,3 +168,14 @@ class UsageLedger:
                 tr.write_line(
                     f"{format_bytes(used.peak_rss):>10} {used.cpu:9.2f}s cpu  {name}"
                 )
+
+
+def _peaks(cached: object) -> dict[str, int]:
+    """The cache's peaks, by group name (anything else in it is ignored)."""
+    if not isinstance(cached, dict):
+        return {}
+    return {
+        str(name): int(peak)
+        for name, peak in cached.items()
+        if isinstance(peak, (int, float)) and not isinstance(peak, bool)
+    }
