@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -217,17 +218,29 @@ def oom_kills() -> int | None:
     """How many processes the kernel's out-of-memory killer has killed: in
     this process's cgroup (v2 ``memory.events``) if it says, else in the
     whole system (``/proc/vmstat``); None where neither is known."""
+    source = _oom_source()
+    if source is None:
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        return _field(source.read_text(), "oom_kill")
+    return None
+
+
+@functools.cache
+def _oom_source() -> Path | None:
+    """The file that counts the OOM kills that concern this process."""
     if not sys.platform.startswith("linux"):
         return None
-    with contextlib.suppress(OSError, ValueError, IndexError):
+    with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/self/cgroup").read_text().splitlines():
             if line.startswith("0::"):
                 events = Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "memory.events"
-                count = _field(events.read_text(), "oom_kill")
-                if count is not None:
-                    return count
+                if _field(events.read_text(), "oom_kill") is not None:
+                    return events
+    vmstat = Path("/proc/vmstat")
     with contextlib.suppress(OSError, ValueError):
-        return _field(Path("/proc/vmstat").read_text(), "oom_kill")
+        if _field(vmstat.read_text(), "oom_kill") is not None:
+            return vmstat
     return None
 
 
