@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, tree
 from pytest_isolated.grouping import Group, plan_groups
 from pytest_isolated.grouprun import (
     GroupRun,
@@ -63,6 +63,8 @@ class IsolationScheduler:
         self._started: set[int] = set()  # indexes of the groups ever started
         #: Each crash or timeout, in order.
         self.incidents: list[Incident] = []
+        #: (nodeid, "pid N: command") of each process a group left running.
+        self.leaks: list[tuple[str, str]] = []
         self.faulthandler_timeout = _faulthandler_timeout(config)
 
     @pytest.hookimpl(trylast=True)
@@ -88,8 +90,20 @@ class IsolationScheduler:
             # a dump of the parent's threads would tell nothing about it.
             faulthandler.cancel_dump_traceback_later()
         outcome = self._outcome(item, group)
+        self._note_leaks(item, outcome)
         emit(item, nextitem, outcome)
         return True
+
+    def _note_leaks(self, item: pytest.Item, outcome: Outcome) -> None:
+        """Remember the processes *item*'s group left running, for the summary."""
+        for report in outcome.reports:
+            for name, text in report.sections:
+                if name.startswith(tree.SECTION):
+                    self.leaks.extend(
+                        (item.nodeid, line)
+                        for line in text.splitlines()
+                        if line.startswith("pid ")
+                    )
 
     # -- running groups --------------------------------------------------------
 
@@ -193,6 +207,10 @@ class IsolationScheduler:
                 named = group != nodeid and repr(group) not in cause.summary
                 where = f"{nodeid} (group {group!r})" if named else nodeid
                 tr.line(f"{where}: {cause.summary}", red=True)
+        if self.leaks:
+            tr.section("isolated processes left running, killed", sep="=")
+            for nodeid, line in self.leaks:
+                tr.line(f"{nodeid}: {line}", yellow=True)
         if self._started and tr.config.get_verbosity() > 0:
             tr.write_line(
                 f"pytest-isolated: {self.pool.children_started} subprocess(es) for "
