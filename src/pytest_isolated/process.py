@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_isolated import _compat, native, tree
+from pytest_isolated import _compat, native, tree, winjob
 from pytest_isolated.protocol import (
     STDERR_FILE,
     STDOUT_FILE,
@@ -380,6 +380,8 @@ class SpawnedChild(Child):
             for f in outputs:
                 f.close()
         self.pid = self.proc.pid
+        #: Windows: the job that ends the child's whole tree (winjob.py).
+        self.job = winjob.Job.for_process(self.pid) if sys.platform == "win32" else None
         self._reader = threading.Thread(
             target=self._read,
             args=(read_fd,),
@@ -423,13 +425,16 @@ class SpawnedChild(Child):
 
     def kill(self) -> None:
         if sys.platform == "win32":
-            # /T takes the whole tree; ask before the child itself is gone.
-            subprocess.run(
-                ["taskkill", "/F", "/T", "/PID", str(self.proc.pid)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
-            )
+            if self.job is not None:
+                self.job.terminate()  # the child and everything it started
+            else:
+                # /T takes the whole tree; ask before the child itself is gone.
+                subprocess.run(
+                    ["taskkill", "/F", "/T", "/PID", str(self.proc.pid)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
             with contextlib.suppress(OSError):
                 self.proc.kill()
             return
@@ -442,6 +447,8 @@ class SpawnedChild(Child):
     def reap_group(self) -> None:
         # The session id stays reserved while any member lives, so the id
         # cannot have been reused by an unrelated process.
+        if self.job is not None:
+            self.job.terminate()
         if sys.platform != "win32":
             with contextlib.suppress(OSError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -458,6 +465,8 @@ class SpawnedChild(Child):
                 self.proc.stdin.close()
         self._waiter.join(timeout=5.0)
         self.reap_group()
+        if self.job is not None:
+            self.job.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
