@@ -215,8 +215,9 @@ class Child:
 
     def _kill_tree(self) -> None:
         """Kill what the living child started (all of it: the child is a
-        subreaper, its tree holds every one), before the child itself."""
-        if self.pid is not None and self.returncode is None:
+        subreaper, its tree holds every one), before the child itself.  A
+        pre-started child that never got its group ran nothing of a test's."""
+        if self.pid is not None and self.returncode is None and self.started_at:
             self.leaked.extend(tree.kill_tree(self.pid))
 
     def sweep(self) -> None:
