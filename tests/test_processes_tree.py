@@ -54,6 +54,25 @@ def gone(pid: int, within: float = 10.0) -> bool:
     return not alive(pid)
 
 
+#: An in-process test file, run after the isolated ones (test_x.py): pytest's
+#: process, a subreaper, reaped every process it killed.
+NO_ZOMBIE = """
+def test_no_zombie_is_left_in_pytest():
+    import os
+    me, zombies = str(os.getpid()), []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(") ", 1)[1].split()[:2]
+        if ppid == me and state == "Z":
+            zombies.append(entry)
+    assert zombies == []
+"""
+
+
 def test_a_setsid_daemon_is_killed_and_named_after_its_group(
     pytester: pytest.Pytester,
 ) -> None:
@@ -166,9 +185,10 @@ def test_the_parents_own_subprocesses_keep_their_exit_status(
         def test_in_pytest_gets_the_exit_status():
             assert started[0].wait() == 7
         """,
+        test_zombies=NO_ZOMBIE,
     )
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     assert gone(int(pidfile.read_text()))
 
 
@@ -189,11 +209,12 @@ def test_a_timeout_kills_and_names_a_setsid_grandchild(
             start_daemon()
             time.sleep(60)
         """,
+        test_zombies=NO_ZOMBIE,
     )
     # No debugger on PATH: the report says, in one line, how to get one.
     monkeypatch.setenv("PATH", str(pytester.path / "empty"))
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(passed=1, failed=1)
     pid = int(pidfile.read_text())
     assert gone(pid)
     result.stdout.fnmatch_lines(
