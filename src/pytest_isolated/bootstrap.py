@@ -48,7 +48,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         return 0
     spec = ChildSpec.from_json(line)
-    _keep_the_tree(spec.template)
+    _keep_the_tree()
     # The parent keeps stdin open while it lives: a fork template reads its
     # commands there, other children watch it for the parent's death.
     commands: int | None = os.dup(0)
@@ -56,7 +56,7 @@ def main() -> int:
         # No thread may watch (the template must stay single-threaded to
         # fork): where the kernel can, it stops the template with the parent,
         # and the fork server then ends its forks' process trees.
-        signal.signal(signal.SIGTERM, lambda *_: os._exit(1))
+        signal.signal(signal.SIGTERM, _end_with_parent)
         _die_with_parent()
     else:
         assert commands is not None
@@ -112,7 +112,7 @@ def _take_path(parent: list[str]) -> None:
     sys.path.extend(entry for entry in parent if entry not in own)
 
 
-def _keep_the_tree(template: bool) -> None:
+def _keep_the_tree() -> None:
     """Keep every process this one starts in its tree, and end them at exit.
 
     A subreaper adopts the orphans of its descendants (see ``tree.py``).  The
@@ -121,8 +121,7 @@ def _keep_the_tree(template: bool) -> None:
     """
     tree.remember_parent()
     tree.become_subreaper()
-    if not template:
-        tree.allow_debugger()
+    tree.allow_debugger()  # for the native stacks of a timeout (native.py)
     atexit.register(end_descendants)
 
 
@@ -132,6 +131,12 @@ def end_descendants() -> None:
     if tree.LINUX and tree.has_children():
         killed = tree.kill_tree(os.getpid(), spare=tree.interpreter_helpers())
         tree.reap([*killed, *tree.zombie_children()])
+
+
+def _end_with_parent(*_: object) -> None:
+    """SIGTERM (the parent died) before the fork server runs: end the tree."""
+    tree.kill_tree(os.getpid())
+    os._exit(1)
 
 
 def _die_with_parent() -> None:
