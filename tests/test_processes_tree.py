@@ -108,6 +108,34 @@ def test_a_setsid_daemon_is_killed_and_named_after_its_group(
     )
 
 
+def test_under_xdist_the_controller_names_what_a_worker_killed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("xdist")
+    pidfile = pytester.path / "daemon.pid"
+    pytester.makepyfile(
+        helper=daemon_source(pidfile),
+        test_x="""
+        import pytest
+        from helper import start_daemon
+
+        @pytest.mark.isolated
+        def test_starts_a_daemon():
+            start_daemon()
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "1")
+    result.assert_outcomes(passed=1)
+    pid = int(pidfile.read_text())
+    assert gone(pid)
+    result.stdout.fnmatch_lines(
+        [
+            "*= isolated processes left running, killed =*",
+            f"test_x.py::test_starts_a_daemon: pid {pid}: *time.sleep(60)",
+        ]
+    )
+
+
 def test_a_group_that_leaves_nothing_reports_nothing(
     pytester: pytest.Pytester,
 ) -> None:

@@ -90,20 +90,19 @@ class IsolationScheduler:
             # a dump of the parent's threads would tell nothing about it.
             faulthandler.cancel_dump_traceback_later()
         outcome = self._outcome(item, group)
-        self._note_leaks(item, outcome)
         emit(item, nextitem, outcome)
         return True
 
-    def _note_leaks(self, item: pytest.Item, outcome: Outcome) -> None:
-        """Remember the processes *item*'s group left running, for the summary."""
-        for report in outcome.reports:
-            for name, text in report.sections:
-                if name.startswith(tree.SECTION):
-                    self.leaks.extend(
-                        (item.nodeid, line)
-                        for line in text.splitlines()
-                        if line.startswith("pid ")
-                    )
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Remember the processes a group left running, for the summary (under
+        pytest-xdist, the controller sees its workers' reports here)."""
+        for name, text in report.sections:
+            if name.startswith(tree.SECTION):
+                self.leaks.extend(
+                    (report.nodeid, line)
+                    for line in text.splitlines()
+                    if line.startswith("pid ")
+                )
 
     # -- running groups --------------------------------------------------------
 
