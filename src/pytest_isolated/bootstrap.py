@@ -14,6 +14,7 @@ of the parent side is loaded in a child.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, tree
 from pytest_isolated.channel import Channel, open_channel
 from pytest_isolated.child import ChildPlugin
 from pytest_isolated.dumps import Dumps
@@ -47,6 +48,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         return 0
     spec = ChildSpec.from_json(line)
+    _keep_the_tree()
     # The parent keeps stdin open while it lives: a fork template reads its
     # commands there, other children watch it for the parent's death.
     commands: int | None = os.dup(0)
@@ -54,7 +56,7 @@ def main() -> int:
         # No thread may watch (the template must stay single-threaded to
         # fork): where the kernel can, it stops the template with the parent,
         # and the fork server then ends its forks' process trees.
-        signal.signal(signal.SIGTERM, lambda *_: os._exit(1))
+        signal.signal(signal.SIGTERM, _end_with_parent)
         _die_with_parent()
     else:
         assert commands is not None
@@ -110,6 +112,33 @@ def _take_path(parent: list[str]) -> None:
     sys.path.extend(entry for entry in parent if entry not in own)
 
 
+def _keep_the_tree() -> None:
+    """Keep every process this one starts in its tree, and end them at exit.
+
+    A subreaper adopts the orphans of its descendants (see ``tree.py``).  The
+    handler registered first runs last, after every other ``atexit`` handler.
+    A template's forks take the same steps in ``forkserver.enter_fork``.
+    """
+    tree.remember_parent()
+    tree.become_subreaper()
+    tree.allow_debugger()  # for the native stacks of a timeout (native.py)
+    atexit.register(end_descendants)
+
+
+def end_descendants() -> None:
+    """Kill what this process's tree still runs (a process a session hook
+    or an atexit handler left), and reap it."""
+    if tree.LINUX and tree.has_children():
+        killed = tree.kill_tree(os.getpid(), spare=tree.interpreter_helpers())
+        tree.reap([*killed, *tree.zombie_children()])
+
+
+def _end_with_parent(*_: object) -> None:
+    """SIGTERM (the parent died) before the fork server runs: end the tree."""
+    tree.kill_tree(os.getpid())
+    os._exit(1)
+
+
 def _die_with_parent() -> None:
     """Linux: be sent SIGTERM when the parent dies (``PR_SET_PDEATHSIG``)."""
     if not sys.platform.startswith("linux"):
@@ -134,6 +163,7 @@ def _watch_parent(fd: int, workdir: Path) -> None:
                 pass
         shutil.rmtree(workdir, ignore_errors=True)
         if sys.platform != "win32":
+            tree.kill_tree(os.getpid())
             with contextlib.suppress(OSError):
                 os.killpg(0, signal.SIGKILL)  # this child is its group's leader
         os._exit(1)

@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_isolated import _compat, passthrough
+from pytest_isolated import _compat, passthrough, tree
 from pytest_isolated.channel import Channel
 from pytest_isolated.dumps import Dumps
 from pytest_isolated.passthrough import TerminalTap
@@ -99,6 +99,8 @@ class ChildPlugin:
         self.stdio.on_phase = self._phase_starts
         self.collected: dict[str, pytest.Item] = {}
         self.config: pytest.Config | None = None
+        #: The group's last test: what runs after its teardown is a leak.
+        self.last_nodeid: str | None = None
 
     # -- configuration -----------------------------------------------------------
 
@@ -230,6 +232,7 @@ class ChildPlugin:
         if self.spec.cpu_limit is not None:
             self.dumps.on_cpu_limit()
         self.channel.send(EV_COLLECTED, missing=missing, baseline=baseline.to_wire())
+        self.last_nodeid = items[-1].nodeid if items else None
         for index, item in enumerate(items):
             nextitem = items[index + 1] if index + 1 < len(items) else None
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
@@ -282,6 +285,8 @@ class ChildPlugin:
         runs = self.tap.take()
         if runs:
             self.channel.send(EV_TERMINAL, runs=runs)
+        if report.when == "teardown" and report.nodeid == self.last_nodeid:
+            _end_leaked_processes(report)
         self._send_report(EV_REPORT, report)
         try:
             return (yield)
@@ -320,6 +325,18 @@ class ChildPlugin:
         hook = self.config.hook
         data = hook.pytest_report_to_serializable(config=self.config, report=report)
         self.channel.send(event, report=data)
+
+
+def _end_leaked_processes(report: pytest.TestReport) -> None:
+    """After the group's last teardown (session fixtures included), kill what
+    the group's tests left running and name it in *report*."""
+    if not tree.LINUX or not tree.has_children():
+        return
+    leaked = tree.kill_tree(os.getpid(), spare=tree.interpreter_helpers())
+    if leaked:
+        tree.reap(leaked)
+        text = tree.describe(leaked, "after the group's last test")
+        report.sections.append((f"{tree.SECTION} at teardown", text))
 
 
 def _drop_repeated_entries(

@@ -89,7 +89,18 @@ def trim_stack_dump(text: str) -> str:
     """
     out: list[str] = []
     cutting = False
+    c_stack: list[str] | None = None  # the lines of a C stack, while in one
     for line in text.splitlines():
+        if c_stack is not None:
+            if line.startswith("  ") and not line.startswith("  File "):
+                c_stack.append(line)
+                continue
+            out.extend(trim_c_stack(c_stack))
+            c_stack = None
+        if line.startswith(_C_STACK_HEADER):
+            out.append(line)
+            c_stack = []
+            continue
         is_frame = line.startswith("  File ")
         if not is_frame:
             cutting = False
@@ -101,7 +112,47 @@ def trim_stack_dump(text: str) -> str:
             cutting = True
         else:
             out.append(line)
+    if c_stack is not None:
+        out.extend(trim_c_stack(c_stack))
     return "\n".join(out)
+
+
+#: Python 3.14's faulthandler follows the Python stack with the C stack.
+_C_STACK_HEADER = "Current thread's C stack trace"
+#: C frames kept above the interpreter's loop.
+MAX_C_FRAMES = 16
+
+
+def trim_c_stack(frames: Sequence[str]) -> list[str]:
+    """Shorten the C stack faulthandler prints on a crash (Python 3.14+).
+
+    Its first frames are faulthandler's own signal handler, up to the C
+    library's signal trampoline: they are dropped.  Its last are the
+    interpreter's evaluation loop and start-up, which the Python stack shows
+    better: the stack is cut where the loop begins.
+    """
+    kept = [f for f in frames if f.startswith("  Binary file ")]
+    if kept and "_Py_DumpStack" in kept[0]:
+        trampoline = next((i for i, f in enumerate(kept) if _is_libc(f)), None)
+        kept = kept[trampoline + 1 :] if trampoline is not None else kept[1:]
+    out: list[str] = []
+    for frame in kept:
+        if "_PyEval_EvalFrame" in frame or "PyEval_EvalCode" in frame:
+            out.append("  (the interpreter's own frames omitted)")
+            return out
+        if len(out) == MAX_C_FRAMES:
+            out.append("  (more frames omitted)")
+            return out
+        out.append(frame)
+    out.extend(f for f in frames if not f.startswith("  Binary file "))
+    return out
+
+
+def _is_libc(frame: str) -> bool:
+    """A frame in the C library (where the kernel's signal return lands)."""
+    binary = frame.split('"')[1] if frame.count('"') >= 2 else ""
+    name = binary.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.startswith(("libc.", "libc-", "libsystem_platform"))
 
 
 def crash_phase(reports: Sequence[pytest.TestReport]) -> Phase:

@@ -139,6 +139,7 @@ class ForkedChild(Child):
         if self.pid is None:
             self._kill_requested = True
             return
+        self._kill_tree()  # the template, their subreaper, reaps them
         with contextlib.suppress(OSError):
             os.killpg(self.pid, signal.SIGKILL)
 
@@ -146,6 +147,9 @@ class ForkedChild(Child):
         if self.pid is not None:
             with contextlib.suppress(OSError):
                 os.killpg(self.pid, signal.SIGKILL)
+
+    def reaper(self) -> int | None:
+        return self.template.child.pid
 
     def close(self) -> None:
         self._cancel_deadline()

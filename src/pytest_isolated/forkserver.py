@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, tree
 from pytest_isolated.protocol import (
     CACHE_DIR,
     EV_FORK_EXITED,
@@ -162,6 +162,7 @@ class ForkServer:
 
     def _parent_died(self, *_: object) -> None:
         """SIGTERM (sent when the parent dies): end every fork's tree, leave."""
+        tree.kill_tree(os.getpid())  # the forks and all they started
         for pid, workdir in self.forks.items():
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
@@ -221,6 +222,8 @@ class ForkServer:
 def enter_fork(plugin: ChildPlugin, config: pytest.Config, spec: ChildSpec) -> None:
     """In the fork: become the child that runs *spec*'s group."""
     os.setsid()  # a session of its own, so that its whole tree can be killed
+    tree.become_subreaper()  # not inherited from the template
+    tree.allow_debugger()
     assert spec.events_path is not None
     plugin.channel.reopen(os.open(spec.events_path, os.O_WRONLY))
     workdir = Path(spec.workdir)

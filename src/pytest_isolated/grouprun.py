@@ -312,6 +312,8 @@ class GroupRun:
         child = self.child
         if child is None:
             return Step()
+        if self.pending:  # it ended before its group: what did it leave?
+            child.sweep()
         child.reap_group()
         self.now.used = usage.less(whole_life, self.now.baseline) or self.now.used
         if not self.pending:
@@ -441,6 +443,8 @@ class Attempt:
         if dump.strip():
             details += "\n\nStack of every thread shortly before the deadline:\n"
             details += trim_stack_dump(dump.rstrip())
+        if self.child.native_stack:
+            details += "\n\n" + self.child.native_stack
         if not self.collected:
             details += "\n\n" + self.diagnosis()
         return Cause("timeout", f"TIMED OUT after {seconds}{named}", details.rstrip())
@@ -484,14 +488,21 @@ def _lost_reports(
             ("stdout", child.read_output(STDOUT_FILE, CRASH_OUTPUT_BYTES)),
             ("stderr", child.read_output(STDERR_FILE, CRASH_OUTPUT_BYTES)),
         ]
-    return lost_test_reports(
+    reports = lost_test_reports(
         item,
         outcome.reports,
         cause,
         sections=sections,
-        duration=time.time() - outcome.started,
+        # A timed-out test ran until its deadline, not until the kill (which
+        # waits for the native stacks).
+        duration=(child.expired_at or time.time()) - outcome.started,
         phase=phase,
     )
+    leaked = child.leaked_section()
+    if leaked is not None:
+        last = next((r for r in reports if r.failed), reports[-1])
+        last.sections.append(leaked)
+    return reports
 
 
 def _memory_error(report: pytest.TestReport) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, tree
 from pytest_isolated.forkclient import ForkedChild, ForkTemplate
 from pytest_isolated.grouping import Group
 from pytest_isolated.process import (
@@ -95,6 +95,14 @@ class Pool:
         #: Messages of running groups that came while the pool waited for
         #: the template: handed out first, in their order.
         self._held: collections.deque[tuple[Child, Message]] = collections.deque()
+        #: Whether this process became a subreaper for the session.
+        self._subreaper = False
+
+    def _adopt_orphans(self) -> None:
+        """Become a subreaper (Linux), once: what a crashed child leaves
+        comes here, not to init, and is found (``tree.adopted_orphans``)."""
+        if not self._subreaper and not tree.is_subreaper():
+            self._subreaper = tree.become_subreaper()
 
     # -- start methods ---------------------------------------------------------
 
@@ -189,6 +197,7 @@ class Pool:
         )
 
     def _spawn(self) -> SpawnedChild:
+        self._adopt_orphans()
         self.children_started += 1
         return SpawnedChild(
             self.inbox, self.watchdog, self.capture, self._environment(), self.path0
@@ -283,6 +292,9 @@ class Pool:
             self.close(child)
         self.specs.cleanup()
         self.watchdog.stop()
+        if self._subreaper:
+            tree.stop_being_subreaper()
+            self._subreaper = False
 
 
 class Specs:
@@ -332,7 +344,10 @@ class Specs:
             argv=list(sys.argv),
             invocation_dir=str(config.invocation_params.dir),
             cwd=os.getcwd() if self.start is None else self.start.cwd,
-            env=child_environment(None if self.start is None else self.start.env),
+            env={
+                **child_environment(None if self.start is None else self.start.env),
+                tree.COOKIE: child.cookie,
+            },
             basetemp=str(base),
             workdir=str(child.workdir),
             timeout=timeout,

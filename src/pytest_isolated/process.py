@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, native, tree, winjob
 from pytest_isolated.protocol import (
     STDERR_FILE,
     STDOUT_FILE,
@@ -167,6 +167,14 @@ class Child:
         self.killed = False
         self._cancel_deadline: Callable[[], None] = _never
         self._reader_done = threading.Event()
+        #: Marks the child and every process it starts (``tree.COOKIE``).
+        self.cookie = self.workdir.name
+        #: Processes of its tree that were still running, killed.
+        self.leaked: list[tree.Leaked] = []
+        #: The native stacks at the deadline, or why there are none.
+        self.native_stack: str | None = None
+        #: time.time() of the deadline, once it passed.
+        self.expired_at: float | None = None
 
     # -- deadlines -------------------------------------------------------------
 
@@ -199,7 +207,39 @@ class Child:
     def _expire(self) -> None:
         if self.returncode is None:
             self.timed_out = True
-            self.kill()
+            self.expired_at = time.time()
+            # A debugger may take seconds: the watchdog's other deadlines go on.
+            threading.Thread(
+                target=self._expire_now, name="pytest-isolated-expire", daemon=True
+            ).start()
+
+    def _expire_now(self) -> None:
+        if self.pid is not None and self.returncode is None:
+            self.native_stack = native.backtrace(self.pid)
+        self.kill()
+
+    def _kill_tree(self) -> None:
+        """Kill what the living child started (all of it: the child is a
+        subreaper, its tree holds every one), before the child itself.  A
+        pre-started child that never got its group ran nothing of a test's."""
+        if self.pid is not None and self.returncode is None and self.started_at:
+            self.leaked.extend(tree.kill_tree(self.pid))
+
+    def sweep(self) -> None:
+        """After an unexpected exit: kill what the child left to its reaper."""
+        reaper = self.reaper()
+        if self.pid is None or reaper is None:
+            return
+        found = tree.adopted_orphans(reaper, self.pid, self.cookie)
+        killed = {item.pid: item for item in self.leaked}
+        tree.kill_procs(found, killed)
+        self.leaked = list(killed.values())
+
+    def leaked_section(self) -> tuple[str, str] | None:
+        """The report section naming the processes killed with the child."""
+        if not self.leaked:
+            return None
+        return tree.SECTION, tree.describe(self.leaked, "when the subprocess ended")
 
     # -- the event stream ------------------------------------------------------
 
@@ -273,6 +313,10 @@ class Child:
         """After the child exited: kill what it left running in its session."""
         raise NotImplementedError
 
+    def reaper(self) -> int | None:
+        """The process that adopts what the child leaves (its subreaper)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """After the exit: end what the child left running, remove its files."""
         raise NotImplementedError
@@ -334,7 +378,7 @@ class SpawnedChild(Child):
                 stdin=subprocess.PIPE,
                 stdout=outputs[0] if outputs else None,
                 stderr=outputs[1] if outputs else None,
-                env=env,
+                env={**env, tree.COOKIE: self.cookie},
                 **popen_kwargs,
             )
         finally:
@@ -342,6 +386,8 @@ class SpawnedChild(Child):
             for f in outputs:
                 f.close()
         self.pid = self.proc.pid
+        #: Windows: the job that ends the child's whole tree (winjob.py).
+        self.job = winjob.Job.for_process(self.pid) if sys.platform == "win32" else None
         self._reader = threading.Thread(
             target=self._read,
             args=(read_fd,),
@@ -387,16 +433,20 @@ class SpawnedChild(Child):
     def kill(self) -> None:
         self.killed = True
         if sys.platform == "win32":
-            # /T takes the whole tree; ask before the child itself is gone.
-            subprocess.run(
-                ["taskkill", "/F", "/T", "/PID", str(self.proc.pid)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
-            )
+            if self.job is not None:
+                self.job.terminate()  # the child and everything it started
+            else:
+                # /T takes the whole tree; ask before the child itself is gone.
+                subprocess.run(
+                    ["taskkill", "/F", "/T", "/PID", str(self.proc.pid)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
             with contextlib.suppress(OSError):
                 self.proc.kill()
             return
+        self._kill_tree()
         with contextlib.suppress(OSError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
@@ -405,9 +455,16 @@ class SpawnedChild(Child):
     def reap_group(self) -> None:
         # The session id stays reserved while any member lives, so the id
         # cannot have been reused by an unrelated process.
+        if self.job is not None:
+            self.job.terminate()
         if sys.platform != "win32":
             with contextlib.suppress(OSError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            # Killed, they became this process's children (a subreaper).
+            tree.reap(self.leaked)
+
+    def reaper(self) -> int | None:
+        return os.getpid()
 
     def close(self) -> None:
         self._cancel_deadline()
@@ -416,6 +473,8 @@ class SpawnedChild(Child):
                 self.proc.stdin.close()
         self._waiter.join(timeout=5.0)
         self.reap_group()
+        if self.job is not None:
+            self.job.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

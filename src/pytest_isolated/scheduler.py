@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from pytest_isolated import _compat
+from pytest_isolated import _compat, tree
 from pytest_isolated.grouping import Group, plan_groups
 from pytest_isolated.grouprun import (
     GroupRun,
@@ -64,6 +64,8 @@ class IsolationScheduler:
         self._started: set[int] = set()  # indexes of the groups ever started
         #: Each crash or timeout, in order.
         self.incidents: list[Incident] = []
+        #: (nodeid, "pid N: command") of each process a group left running.
+        self.leaks: list[tuple[str, str]] = []
         self.faulthandler_timeout = _faulthandler_timeout(config)
         #: What each group used; it also bounds `auto` parallelism by memory.
         self.ledger = UsageLedger(config, memory_aware=settings.parallel_auto)
@@ -96,6 +98,17 @@ class IsolationScheduler:
         outcome = self._outcome(item, group)
         emit(item, nextitem, outcome)
         return True
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Remember the processes a group left running, for the summary (under
+        pytest-xdist, the controller sees its workers' reports here)."""
+        for name, text in report.sections:
+            if name.startswith(tree.SECTION):
+                self.leaks.extend(
+                    (report.nodeid, line)
+                    for line in text.splitlines()
+                    if line.startswith("pid ")
+                )
 
     # -- running groups --------------------------------------------------------
 
@@ -208,6 +221,10 @@ class IsolationScheduler:
                 named = group != nodeid and repr(group) not in cause.summary
                 where = f"{nodeid} (group {group!r})" if named else nodeid
                 tr.line(f"{where}: {cause.summary}", red=True)
+        if self.leaks:
+            tr.section("isolated processes left running, killed", sep="=")
+            for nodeid, line in self.leaks:
+                tr.line(f"{nodeid}: {line}", yellow=True)
         self.ledger.table(tr)
         if self._started and tr.config.get_verbosity() > 0:
             tr.write_line(

@@ -290,3 +290,66 @@ def report(when: str, outcome: str) -> pytest.TestReport:
 )
 def test_crash_phase(reports: list[pytest.TestReport], phase: str) -> None:
     assert crash_phase(reports) == phase
+
+
+#: What Python 3.14's faulthandler writes for a segfault in ctypes.
+C_STACK_DUMP = """\
+Fatal Python error: Segmentation fault
+
+Current thread 0x00007fb899f39700 (most recent call first):
+  File "/usr/lib/python3.14/ctypes/__init__.py", line 486 in string_at
+  File "/src/test_a.py", line 3 in test_a
+  File "/venv/site-packages/_pytest/python.py", line 166 in pytest_pyfunc_call
+
+Current thread's C stack trace (most recent call first):
+  Binary file "/usr/bin/python3.14", at _Py_DumpStack+0x42 [0x5b27f7d7147e]
+  Binary file "/usr/bin/python3.14", at +0x32dcbd [0x5b27f7d85cbd]
+  Binary file "/usr/bin/python3.14", at +0x32df8a [0x5b27f7d85f8a]
+  Binary file "/usr/lib/libc.so.6", at +0x3def0 [0x77b73226bef0]
+  Binary file "/usr/lib/libc.so.6", at +0x17ef9c [0x77b7323acf9c]
+  Binary file "/usr/lib/python3.14/_ctypes.so", at +0xcdf6 [0x77b7315dddf6]
+  Binary file "/usr/lib/libffi.so.8", at +0x7976 [0x77b73158f976]
+  Binary file "/usr/bin/python3.14", at _PyEval_EvalFrameDefault+0x46 [0x5b27f7d7]
+  Binary file "/usr/bin/python3.14", at PyEval_EvalCode+0x46 [0x5b27f7d7147e]
+  <truncated rest of calls>
+
+Extension modules: _cffi_backend (total: 1)
+"""
+
+
+def test_the_c_stack_of_a_crash_keeps_the_frames_between_handler_and_loop() -> None:
+    assert trim_stack_dump(C_STACK_DUMP).splitlines() == [
+        "Fatal Python error: Segmentation fault",
+        "",
+        "Current thread 0x00007fb899f39700 (most recent call first):",
+        '  File "/usr/lib/python3.14/ctypes/__init__.py", line 486 in string_at',
+        '  File "/src/test_a.py", line 3 in test_a',
+        "  (pytest's own frames omitted)",
+        "",
+        "Current thread's C stack trace (most recent call first):",
+        '  Binary file "/usr/lib/libc.so.6", at +0x17ef9c [0x77b7323acf9c]',
+        '  Binary file "/usr/lib/python3.14/_ctypes.so", at +0xcdf6 [0x77b7315dddf6]',
+        '  Binary file "/usr/lib/libffi.so.8", at +0x7976 [0x77b73158f976]',
+        "  (the interpreter's own frames omitted)",
+        "",
+        "Extension modules: _cffi_backend (total: 1)",
+    ]
+
+
+def test_a_c_stack_without_symbols_is_capped() -> None:
+    frames = [
+        f'  Binary file "/usr/lib/libfoo.so", at +0x{n:x} [0x{n:x}]' for n in range(40)
+    ]
+    text = "Current thread's C stack trace (most recent call first):\n" + "\n".join(
+        [*frames, "  <truncated rest of calls>"]
+    )
+    lines = trim_stack_dump(text).splitlines()
+    assert lines[1:] == [*frames[:16], "  (more frames omitted)"]
+
+
+def test_a_c_stack_the_system_cannot_show_is_kept() -> None:
+    text = (
+        "Current thread's C stack trace (most recent call first):\n"
+        "  <cannot get C stack on this system>\n"
+    )
+    assert trim_stack_dump(text) == text.rstrip("\n")

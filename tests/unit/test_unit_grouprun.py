@@ -45,6 +45,8 @@ class FakeChild:
         self.capture = True
         self.timed_out = False
         self.killed = False
+        self.native_stack: str | None = None
+        self.expired_at: float | None = None
 
     def start(self, spec: ChildSpec) -> None:
         pass
@@ -54,6 +56,12 @@ class FakeChild:
 
     def reap_group(self) -> None:
         pass
+
+    def sweep(self) -> None:
+        pass
+
+    def leaked_section(self) -> tuple[str, str] | None:
+        return None
 
     def read_output(self, name: str, limit: int) -> str:
         return ""
