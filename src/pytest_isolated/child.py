@@ -44,7 +44,12 @@ from pytest_isolated.protocol import (
     ChildSpec,
     warning_to_wire,
 )
-from pytest_isolated.resources import apply_limits, group_baseline, own_usage
+from pytest_isolated.resources import (
+    Usage,
+    apply_limits,
+    group_baseline,
+    own_usage,
+)
 from pytest_isolated.stdio import LogFileTail, PhaseCapture
 
 if TYPE_CHECKING:
@@ -231,7 +236,7 @@ class ChildPlugin:
         apply_limits(self.spec.mem_limit, self.spec.cpu_limit)
         if self.spec.cpu_limit is not None:
             self.dumps.on_cpu_limit()
-        self.channel.send(EV_COLLECTED, missing=missing, baseline=baseline.to_wire())
+        self.channel.send(EV_COLLECTED, missing=missing, baseline=_wire(baseline))
         self.last_nodeid = items[-1].nodeid if items else None
         for index, item in enumerate(items):
             nextitem = items[index + 1] if index + 1 < len(items) else None
@@ -247,7 +252,7 @@ class ChildPlugin:
                 EV_LOGFINISH,
                 nodeid=item.nodeid,
                 log=self.log_file.read_new(),
-                usage=own_usage(baseline).to_wire(),
+                usage=_wire(own_usage(baseline)),
             )
         self.stdio.restore()
 
@@ -337,6 +342,10 @@ def _end_leaked_processes(report: pytest.TestReport) -> None:
         tree.reap(leaked)
         text = tree.describe(leaked, "after the group's last test")
         report.sections.append((f"{tree.SECTION} at teardown", text))
+
+
+def _wire(used: Usage | None) -> dict[str, float] | None:
+    return None if used is None else used.to_wire()
 
 
 def _drop_repeated_entries(

@@ -403,6 +403,8 @@ class SpawnedChild(Child):
     def start(self, spec: ChildSpec) -> None:
         """Give the child its work (one line on stdin); arm the deadline."""
         self.started_at = time.monotonic()
+        if self.job is not None:  # Windows: the job holds the group's limits
+            self.job.limit(spec.mem_limit, spec.cpu_limit)
         self.send(spec)
         self.arm_deadline(spec)
 
@@ -420,6 +422,9 @@ class SpawnedChild(Child):
     def _wait(self) -> None:
         returncode, rusage = _compat.wait_with_rusage(self.proc)
         usage = None if rusage is None else usage_of(rusage)
+        if self.job is not None:  # Windows: what the whole tree used
+            peak_cpu = self.job.usage()
+            usage = None if peak_cpu is None else Usage(*peak_cpu)
         # Known at once, so that a crash just before the deadline is not
         # taken for a timeout while the events drain.
         self.returncode = returncode

@@ -132,10 +132,11 @@ def resident_bytes() -> int:
     return maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def own_usage(baseline: Usage | None = None) -> Usage:
-    """This process's peak RSS and CPU (itself and the children it waited for)."""
+def own_usage(baseline: Usage | None = None) -> Usage | None:
+    """This process's peak RSS and CPU (itself and the children it waited
+    for), less *baseline*; None on Windows (the parent asks the child's job)."""
     if sys.platform == "win32":
-        return Usage(0, 0.0)
+        return None
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = max(maxrss_bytes(own.ru_maxrss), maxrss_bytes(kids.ru_maxrss))
@@ -145,14 +146,15 @@ def own_usage(baseline: Usage | None = None) -> Usage:
     return Usage(max(peak, 0), max(cpu, 0.0))
 
 
-def group_baseline() -> Usage:
+def group_baseline() -> Usage | None:
     """What the process holds and has used when its group starts.
 
     Peaks are counted above it, so that a group's figure is the same whatever
     the start method: a fork starts with the template's resident pages (shared,
     and counted in its ``ru_maxrss``), a spawned child with its interpreter's.
     """
-    return Usage(resident_bytes(), own_usage().cpu)
+    used = own_usage()
+    return None if used is None else Usage(resident_bytes(), used.cpu)
 
 
 def _data_bytes() -> int:

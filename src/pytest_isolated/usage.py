@@ -27,6 +27,7 @@ import pytest
 
 from pytest_isolated.resources import MIB, Usage, format_bytes, memory_available
 from pytest_isolated.settings import JUNIT_USAGE_INI
+from pytest_isolated.winjob import ERROR_NOT_ENOUGH_QUOTA
 
 if TYPE_CHECKING:
     from pytest_isolated.grouping import Group
@@ -69,10 +70,16 @@ def death_summary(
     """*crashed* (pytest-forked's words for the exit), with what the group's
     resources say of a death by a signal.  A limit's message comes first; a
     foreign ``SIGKILL`` keeps pytest-forked's words first, for their greps."""
-    if sys.platform == "win32" or returncode >= 0:
+    cpu, mem = group.cpu_limit, group.mem_limit
+    if sys.platform == "win32":
+        # The job's CPU limit ends its processes with this status.
+        if cpu.value is not None and returncode == ERROR_NOT_ENOUGH_QUOTA:
+            spent = "" if used is None else f"used {used.cpu:.1f} s of CPU "
+            return f"CPU LIMIT: {spent}(limit from {cpu.source}); {crashed}"
+        return crashed
+    if returncode >= 0:
         return crashed
     number = -returncode
-    cpu, mem = group.cpu_limit, group.mem_limit
     foreign_kill = number == signal.SIGKILL and not killed_by_us
     if cpu.value is not None and used is not None:
         hard = foreign_kill and used.cpu >= cpu.value
