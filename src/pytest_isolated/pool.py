@@ -57,6 +57,10 @@ class Pool:
         self.config = config
         self.settings = settings
         self.capture = config.getoption("capture", "no") != "no"
+        # Under -s the children's output passes through this process, which
+        # keeps the tail of a test whose process dies (POSIX: the reader
+        # multiplexes pipes).
+        self.tee = not self.capture and sys.platform != "win32"
         self.specs = Specs(config)
         # pytest 9.2 inserts the pythonpath ini entries before it imports
         # plugins; the directory Python itself put first comes after them.
@@ -169,7 +173,12 @@ class Pool:
     def _spawn(self) -> SpawnedChild:
         self.children_started += 1
         return SpawnedChild(
-            self.inbox, self.watchdog, self.capture, child_environment(), self.path0
+            self.inbox,
+            self.watchdog,
+            self.capture,
+            child_environment(),
+            self.path0,
+            tee=self.tee,
         )
 
     def _take_spare(self) -> SpawnedChild | None:
@@ -310,6 +319,7 @@ class Specs:
             timeout=timeout,
             dump_margin=margin,
             capture=child.capture,
+            tee=bool(child.tees),
             template=template,
             events_path=str(child.events_path)
             if isinstance(child, ForkedChild)
