@@ -1075,6 +1075,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"where to write the figures (default {DEFAULT_JSON.relative_to(ROOT)})",
     )
     parser.add_argument(
+        "--only",
+        metavar="KEYS",
+        help="run only these scenarios (keys, comma-separated, e.g. "
+        "xdist_serial,xdist_parallel); the other figures are not measured",
+    )
+    parser.add_argument(
         "--no-pytest-forked",
         action="store_true",
         help="skip pytest-forked (do not build or use migration/.env)",
@@ -1121,6 +1127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = bench_environment(runtmp)
         probe = tmp / "probe.json"
         plan = scenarios(suites, tests, forked_tests, forked_python)
+        if options.only:
+            keys = {key.strip() for key in options.only.split(",")}
+            unknown = keys - {s.key for s in plan}
+            if unknown:
+                parser.error(f"--only: no scenario {', '.join(sorted(unknown))}")
+            plan = [s for s in plan if s.key in keys]
         samples = {s.key: Samples() for s in plan}
 
         def attempt(scenario: Scenario, number: int) -> Measured | None:
