@@ -5,9 +5,11 @@ A spawned child is a plain ``subprocess`` running this interpreter (never
 that its whole tree can be killed and a Ctrl-C in the terminal reaches only
 pytest.  Events arrive on a pipe of their own, read by a thread into the
 session's inbox; a second thread waits for the exit.  The child's stdout and
-stderr are files (or the terminal under ``-s``), so a child that floods its
-output, closes its stdout or leaves a grandchild holding the pipe can neither
-block nor bloat the parent.  Deadlines are kept by one :class:`Watchdog`.
+stderr are files, so a child that floods its output, closes its stdout or
+leaves a grandchild holding the pipe can neither block nor bloat the parent.
+Under ``-s`` (POSIX) they are pipes that the event reader passes on to the
+terminal, keeping the tail of the current phase (:class:`OutputTee`).
+Deadlines are kept by one :class:`Watchdog`.
 
 Children forked from a template are in :mod:`pytest_isolated.forkclient`.
 Imports :mod:`pytest_isolated.protocol` and :mod:`pytest_isolated._compat`.
@@ -221,9 +223,13 @@ def _write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view) :]
 
 
-def _pass(tee: OutputTee) -> bool:
-    """Pass on all the tee's pipe holds now; False at its end."""
-    while True:
+def _pass(tee: OutputTee, rounds: int | None = 16) -> bool:
+    """Pass on what the tee's pipe holds now, at most *rounds* reads of 64 KiB
+    (None: all of it; a child that floods its output must not keep its
+    events waiting); False at its end."""
+    while rounds is None or rounds > 0:
+        if rounds is not None:
+            rounds -= 1
         try:
             data = os.read(tee.source, 1 << 16)
         except BlockingIOError:
@@ -234,6 +240,7 @@ def _pass(tee: OutputTee) -> bool:
             tee.end()
             return False
         tee.feed(data)
+    return True
 
 
 class Child:
@@ -368,7 +375,7 @@ class Child:
                 if buffer:
                     self._decode(bytes(buffer), torn=True)
                 for source in list(tees):
-                    if not _pass(tees[source]) or self.tees_end_with_events:
+                    if not _pass(tees[source], None) or self.tees_end_with_events:
                         close(source)
                 self._reader_finished()
         finally:
