@@ -77,6 +77,8 @@ SCALE_LARGE = 1000
 SLEEP_GROUPS = 50  # the suite whose conftest sleeps 1 s
 SLEEP_PRESTART = 10  # of which prestart runs this many (then extrapolated)
 SLEEP_SECONDS = 1
+XDIST_GROUPS = 3  # one-test groups in a pytest-xdist worker, each waiting
+XDIST_SLEEP = 2  # seconds
 FORK_FLOOR_FORKS = 200
 
 ISOLATED = ("-p", "pytest_isolated.plugin")
@@ -233,6 +235,19 @@ time.sleep({SLEEP_SECONDS})
 '''
 
 
+XDIST_CONFTEST = f'''"""Every test waits {XDIST_SLEEP} s (on the network, say)."""
+
+import time
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _wait():
+    time.sleep({XDIST_SLEEP})
+'''
+
+
 @dataclass(frozen=True)
 class Suites:
     floor: Path
@@ -245,6 +260,7 @@ class Suites:
     sleep_some: Path
     tmpl_small: Path
     tmpl_large: Path
+    xdist_sleep: Path
 
 
 def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
@@ -260,6 +276,7 @@ def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
         root / "sleep_some",
         root / f"template{tmpl_small_files}",
         root / f"template{SCALE_LARGE}",
+        root / "xdist_sleep",
     )
     write_suite(suites.floor, 1, 1, plain)
     write_suite(suites.plain, FILES, tests // FILES, plain)
@@ -285,6 +302,8 @@ def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
     small, large = tmpl_small_files, SCALE_LARGE
     write_suite(suites.tmpl_small, small, 1, rest_group, packages=True)
     write_suite(suites.tmpl_large, large, 1, rest_group, packages=True)
+    # One file: --dist loadfile hands the worker all its tests at once.
+    write_suite(suites.xdist_sleep, 1, XDIST_GROUPS, plain, XDIST_CONFTEST)
     return suites
 
 
@@ -542,6 +561,18 @@ def scenarios(
                  py, (*ISOLATED, "--forked", "--isolated-parallel=2"), suites.many,
                  many, heavy=True),
     ]  # fmt: skip
+    if importlib.util.find_spec("xdist") is not None:
+        worker = (*ISOLATED, "-p", "xdist", "-n", "1", "--dist", "loadfile")
+        found += [
+            Scenario("xdist_serial",
+                     f"-n 1, {XDIST_GROUPS} groups waiting {XDIST_SLEEP} s",
+                     py, (*worker, "--isolated"), suites.xdist_sleep, XDIST_GROUPS),
+            Scenario("xdist_parallel",
+                     f"-n 1, {XDIST_GROUPS} groups waiting {XDIST_SLEEP} s, "
+                     f"--isolated-parallel={XDIST_GROUPS}", py,
+                     (*worker, "--isolated", f"--isolated-parallel={XDIST_GROUPS}"),
+                     suites.xdist_sleep, XDIST_GROUPS),
+        ]  # fmt: skip
     if forked_python is not None:
         forked = ("-p", "pytest_forked")
         found += [
@@ -674,6 +705,8 @@ def figures(
         fig["sleep_prestart_run_extrapolated"] = (
             None if some is None or alone is None else alone + some * SLEEP_GROUPS
         )
+        fig["xdist_serial_run"] = median_of(samples, "xdist_serial", kind)
+        fig["xdist_parallel_run"] = median_of(samples, "xdist_parallel", kind)
         fig["sleep_forked_per_group"] = overhead(
             samples, "sleep_forked", "sleep_plain", SLEEP_GROUPS, kind
         )
@@ -718,6 +751,9 @@ def figures(
                 kind, "sleep_prestart_run_extrapolated", "sleep_not_isolated_run"
             ),
             "template_large_vs_small": ratio(kind, "template_large", "template_small"),
+            "xdist_parallel_speedup_run": ratio(
+                kind, "xdist_serial_run", "xdist_parallel_run"
+            ),
         }
 
     # Under --isolated-parallel the processes compete for the CPUs: a run
@@ -770,6 +806,10 @@ def figures(
         target(f"[4] --forked --isolated-parallel=2 vs 1, run ({many})",
                "many_parallel2_run", "many_forked_run",
                r["many_parallel_speedup_run"], 1.6, False),
+        target(f"[5] -n 1 --isolated-parallel={XDIST_GROUPS} vs 1, run "
+               f"({XDIST_GROUPS} groups waiting {XDIST_SLEEP} s)",
+               "xdist_parallel_run", "xdist_serial_run",
+               r["xdist_parallel_speedup_run"], 2.0, False),
     ]  # fmt: skip
     return {
         "per_group_overhead_seconds": per,
@@ -905,6 +945,10 @@ def report(
          "many_parallel2_run"),
         ("[4] per-test overhead, --forked --isolated-parallel=2",
          "many_parallel2"),
+        (f"[5] -n 1, {XDIST_GROUPS} groups waiting {XDIST_SLEEP} s (whole run)",
+         "xdist_serial_run"),
+        (f"[5] the same, --isolated-parallel={XDIST_GROUPS} (whole run)",
+         "xdist_parallel_run"),
     ]  # fmt: skip
     print()
     table(
@@ -966,6 +1010,10 @@ def report(
         "single-test group's report to the start of the next one's (the first, "
         f"which waits for the template, is left out: {SCALE_GROUPS - 1} gaps a "
         "run).",
+        f"[5] pytest-xdist with one worker (-n 1 --dist loadfile, which hands "
+        f"it the file's {XDIST_GROUPS} tests at once), each test a group that "
+        f"waits {XDIST_SLEEP} s: the worker looks ahead over the tests it was "
+        "handed.",
     ]
     if floors:
         first = floors[0]
@@ -1027,6 +1075,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"where to write the figures (default {DEFAULT_JSON.relative_to(ROOT)})",
     )
     parser.add_argument(
+        "--only",
+        metavar="KEYS",
+        help="run only these scenarios (keys, comma-separated, e.g. "
+        "xdist_serial,xdist_parallel); the other figures are not measured",
+    )
+    parser.add_argument(
         "--no-pytest-forked",
         action="store_true",
         help="skip pytest-forked (do not build or use migration/.env)",
@@ -1073,6 +1127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = bench_environment(runtmp)
         probe = tmp / "probe.json"
         plan = scenarios(suites, tests, forked_tests, forked_python)
+        if options.only:
+            keys = {key.strip() for key in options.only.split(",")}
+            unknown = keys - {s.key for s in plan}
+            if unknown:
+                parser.error(f"--only: no scenario {', '.join(sorted(unknown))}")
+            plan = [s for s in plan if s.key in keys]
         samples = {s.key: Samples() for s in plan}
 
         def attempt(scenario: Scenario, number: int) -> Measured | None:

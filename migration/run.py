@@ -78,6 +78,7 @@ CASES = (
     Case("corpus", "corpus"),
     Case("corpus_forked --forked", "corpus_forked", ("--forked",)),
     Case("corpus_werror -W error", "corpus_werror", ("-W", "error")),
+    Case("corpus_capture_no -s", "corpus_capture_no", ("-s",)),
 )
 
 
@@ -222,8 +223,10 @@ def label(record: dict[str, Any]) -> str:
             parts.append("xfailed" if phase["wasxfail"] else "skipped")
         else:
             parts.append("error" if when in ("setup", "teardown") else "failed")
+            # pytest's sections are "Captured stdout call", pytest-forked's
+            # own for a crash "captured stdout".
             output = output or any(
-                name.startswith("Captured std") for name in phase["sections"]
+                name.lower().startswith("captured std") for name in phase["sections"]
             )
         crash = crash or phase["crash"]
     text = "+".join(parts) or "not reported"

@@ -14,6 +14,11 @@ from processes import alive, wait_for
 posix_only = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals do not exist on Windows"
 )
+tee_posix_only = pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="under -s a child's output passes through pytest's process on POSIX "
+    "only (select() on pipes); on Windows the child writes to the terminal",
+)
 
 
 @posix_only
@@ -578,6 +583,107 @@ def test_flooding_closing_and_lingering_outputs(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(
         ["*earlier bytes not shown*", "the end of the flood", "PASSED *::test_last"]
     )
+    assert time.monotonic() - started < 60
+
+
+@posix_only
+def test_under_capture_no_a_crash_report_keeps_the_tail_of_its_phase(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import os, signal, sys
+        import pytest
+
+        pytestmark = pytest.mark.isolated(group="g")
+
+        @pytest.fixture
+        def noisy():
+            print("printed in the setup")
+
+        def test_before():
+            print("printed by the test before")
+
+        def test_crashes(noisy):
+            sys.stdout.write("x" * (100 * 1024) + "\\n")
+            print("the last words")
+            sys.stderr.write("on stderr\\n")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        def test_after():
+            print("printed by the test after")
+        """
+    )
+    result = pytester.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=2, failed=1)
+    # Live, as plain -s shows it; then the report with what the call printed.
+    result.stdout.fnmatch_lines(
+        [
+            "*printed by the test before",
+            "*printed in the setup",
+            "*the last words",
+            "*printed by the test after",
+            "*_ test_crashes _*",
+            "*running the test CRASHED with signal 15 (SIGTERM)",
+            "*- Captured stdout call -*",
+            "[[]*earlier bytes not shown]",
+            "the last words",
+            "*- Captured stderr call -*",
+            "on stderr",
+            "*= short test summary info =*",
+        ]
+    )
+    result.stderr.fnmatch_lines(["on stderr"])
+    report = result.stdout.str().split("Captured stdout call")[1]
+    assert "printed by the test before" not in report
+    assert "printed in the setup" not in report
+    # The kept tail is bounded: 64 KiB of the 100 KiB line.
+    assert report.count("x") < 65 * 1024
+    assert "pytest-isolated:phase" not in result.stdout.str()
+
+
+@tee_posix_only
+def test_under_capture_no_floods_and_lingering_outputs_end(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_x="""
+        import os, subprocess, sys
+        import pytest
+
+        @pytest.mark.isolated
+        def test_floods_stdout():
+            chunk = "x" * (1024 * 1024)
+            for _ in range(20):
+                sys.stdout.write(chunk)
+            sys.stdout.write("\\nthe end of the flood\\n")
+            os._exit(3)
+
+        @pytest.mark.isolated
+        def test_grandchild_holds_the_outputs():
+            subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(60)"],
+                stdout=sys.stdout, stderr=sys.stderr,
+            )
+
+        def test_last():
+            pass
+        """
+    )
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess("-s", "-rA")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*running the test EXITED with status 3",
+            "*- Captured stdout call -*",
+            "*earlier bytes not shown*",
+            "the end of the flood",
+            "PASSED *::test_last",
+        ]
+    )
+    # The whole flood was shown live; the report kept its tail only.
+    assert result.stdout.str().count("x" * 1024) > 20 * 1000
     assert time.monotonic() - started < 60
 
 

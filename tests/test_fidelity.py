@@ -13,6 +13,10 @@ difference fails the test with a unified diff of the two normalised texts.
 
 Each reference run is checked for the text its case is about (``expect``), so
 that no case compares two runs that never exercised the option.
+
+The same corpus runs again with both runs under pytest-xdist (``-n 2``, the
+``xdist`` variant, with the fork server): the reports then travel on from a
+worker to xdist's controller, which writes the terminal and the JUnit XML.
 """
 
 from __future__ import annotations
@@ -333,6 +337,19 @@ class Case:
     #: Text the reference run must hold (its terminal, JUnit or log text).
     expect: tuple[str, ...] = ()
     min_pytest: int = 0
+    #: The same under pytest-xdist, where it differs (None: ``expect``).  Its
+    #: workers show no live output (``--setup-show``, live logs,
+    #: ``capsys.disabled()``) and its controller writes no
+    #: ``record_xml_attribute`` or ``record_testsuite_property``: those cases
+    #: then compare what is left, which must still agree.
+    xdist_expect: tuple[str, ...] | None = None
+    #: Whether the case runs under pytest-xdist too.
+    under_xdist: bool = True
+
+    def expected(self, xdist: bool) -> tuple[str, ...]:
+        if xdist and self.xdist_expect is not None:
+            return self.xdist_expect
+        return self.expect
 
     @property
     def verbose(self) -> bool:
@@ -399,12 +416,14 @@ CASES = [
         OUTCOMES_SCOPES,
         ("-v",),
         expect=("test_outcomes.py::test_passes PASSED",),
+        xdist_expect=("PASSED test_outcomes.py::test_passes",),
     ),
     Case(
         "very-verbose",
         OUTCOMES_SCOPES,
         ("-vv",),
         expect=("test_outcomes.py::test_passes PASSED", "Full diff:"),
+        xdist_expect=("PASSED test_outcomes.py::test_passes", "Full diff:"),
     ),
     Case("color", OUTCOMES, ("--color=yes",), expect=("\x1b[",)),
     Case(
@@ -414,16 +433,25 @@ CASES = [
         expect=("slowest durations",),
     ),
     Case(
-        "setup-show", OUTCOMES_SCOPES, ("--setup-show",), expect=("SETUP    M module",)
+        "setup-show",
+        OUTCOMES_SCOPES,
+        ("--setup-show",),
+        expect=("SETUP    M module",),
+        xdist_expect=(),
     ),
     Case(
-        "setup-plan", OUTCOMES_SCOPES, ("--setup-plan",), expect=("SETUP    M module",)
+        "setup-plan",
+        OUTCOMES_SCOPES,
+        ("--setup-plan",),
+        expect=("SETUP    M module",),
+        xdist_expect=(),
     ),
     Case(
         "log-cli",
         OUTCOMES_CAPTURE,
         ("-o", "log_cli=true", "--log-cli-level=INFO"),
         expect=("live log call", "info logged by a failing test"),
+        xdist_expect=("info logged by a failing test",),
     ),
     Case(
         "log-level-debug",
@@ -436,6 +464,9 @@ CASES = [
         OUTCOMES_CAPTURE,
         (f"--log-file={LOG_FILE}", "--log-file-level=DEBUG"),
         expect=("debug logged by a failing test",),
+        # Every xdist worker opens the one log file and writes it from its own
+        # offset: with or without isolation, the lines overwrite each other.
+        under_xdist=False,
     ),
     Case(
         "junit-xunit1",
@@ -466,18 +497,21 @@ CASES = [
         ("test_xml_attribute.py",),
         (JUNIT, "-o", "junit_family=xunit1"),
         expect=('classname="custom.classname"',),
+        xdist_expect=(),
     ),
     Case(
         "junit-testsuite-property",
         ("test_suite_property.py",),
         (JUNIT,),
         expect=('<property name="build" value="1234"',),
+        xdist_expect=(),
     ),
     Case("capture", ("test_capture.py",), expect=("stdout before failing",)),
     Case(
         "capsys-disabled",
         ("test_live.py",),
         expect=("printed live, past the capture",),
+        xdist_expect=(),
     ),
     Case("warnings", ("test_warns.py",), expect=("left for the warnings summary",)),
     Case(
@@ -485,6 +519,8 @@ CASES = [
         ("test_subtests.py",),
         expect=("number=1",),
         min_pytest=9,
+        # Rebuilt in the controller, a subtest's values are quoted once more.
+        xdist_expect=("number='1'",),
     ),
     Case(
         "subtests-verbose",
@@ -492,6 +528,8 @@ CASES = [
         ("-v", "-rA"),
         expect=("number=1",),
         min_pytest=9,
+        # Rebuilt in the controller, a subtest's values are quoted once more.
+        xdist_expect=("number='1'",),
     ),
     Case(
         "logreport-hook",
@@ -504,15 +542,21 @@ CASES = [
 # -- normalisation -------------------------------------------------------------
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-COLLECTED = re.compile(r"(collecting \.\.\. )?collected \d+ items?\b")
+COLLECTED = re.compile(
+    r"(collecting \.\.\. )?collected \d+ items?\b|\d+ workers? \[\d+ items?\]"
+)
 #: The session's duration in the last line: "in 0.12s" and "(0:00:01)".
 SESSION_TIME = re.compile(r"\bin \d+(?:\.\d+)?s\b(?: \(\d+:\d\d:\d\d\))?")
 #: A figure of --durations: "0.01s call     test_x.py::test_a".
 DURATION_LINE = re.compile(r"^\d+\.\d\ds (?=(setup|call|teardown) )")
 DURATIONS_HEADER = re.compile(r"=+ slowest (\d+ )?durations =+")
 PID = re.compile(r"\bpid[ =]\d+")
+#: Which pytest-xdist worker ran a test ("[gw1] PASSED ..."): whichever was free.
+WORKER = re.compile(r"\[gw\d+\]")
 BASETEMP = re.compile(r"pytest-of-[^/\\\s]+([/\\])pytest-\d+")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?")
+#: The scheduler pytest-xdist names under -v: pytest-isolated's own, on purpose.
+XDIST_SCHEDULER = re.compile(r"^scheduling tests via \w+$")
 #: The line pytest-isolated adds to the terminal summary under -v, on purpose.
 ISOLATED_SUMMARY = re.compile(
     r"^pytest-isolated: \d+ subprocess\(es\) for \d+ group\(s\), "
@@ -537,6 +581,7 @@ class Normaliser:
         for path in self.paths:
             line = line.replace(path, "<DIR>")
         line = BASETEMP.sub(r"pytest-of-<USER>\1pytest-<N>", line)
+        line = WORKER.sub("[gw<N>]", line)
         return PID.sub("pid <PID>", line)
 
     def terminal(self, lines: list[str], verbose: bool) -> list[str]:
@@ -545,7 +590,11 @@ class Normaliser:
         block: list[str] = []
         for raw in lines:
             plain = ANSI.sub("", raw)
-            if verbose and (ISOLATED_SUMMARY.match(plain) or USAGE_TABLE.match(plain)):
+            if verbose and (
+                ISOLATED_SUMMARY.match(plain)
+                or USAGE_TABLE.match(plain)
+                or XDIST_SCHEDULER.match(plain)
+            ):
                 continue
             line = self.text(raw)
             if SESSION_TIME.search(line):
@@ -635,7 +684,7 @@ def write_corpus(pytester: pytest.Pytester, case: Case) -> None:
 
 
 def sub_run(pytester: pytest.Pytester, case: Case, *mode: str) -> Outputs:
-    for name in (JUNIT_XML, LOG_FILE):
+    for name in (JUNIT_XML, LOG_FILE, TURN_FILE):
         (pytester.path / name).unlink(missing_ok=True)
     result = pytester.runpytest_subprocess(*case.args, *mode, timeout=RUN_TIMEOUT)
     normalise = Normaliser(pytester.path)
@@ -671,30 +720,112 @@ def differences(baseline: Outputs, isolated: Outputs, method: str) -> Iterator[s
             yield "\n".join(diff)
 
 
-#: Each case's reference run, made once per worker process: it is the same for
-#: every start method (its directory, the only thing that differs, is
-#: normalised away).
-BASELINES: dict[str, Outputs] = {}
+#: The pytest-xdist variant: the same comparison with both runs under ``-n 2``.
+#: The output of two workers interleaves at random, and a differential needs
+#: two runs that can agree line for line: a conftest of the variant's own
+#: makes the workers take turns, in collection order.  The controller counts
+#: the tests it has reported (``pytest_runtest_logfinish``); a worker starts
+#: the test of index N once N tests are reported.  The tests are still shared
+#: out between the workers as ``--dist load`` does (in collection order: a
+#: group of several tests makes it scope-based, and ``--no-loadscope-reorder``
+#: keeps xdist from handing out the largest scopes first), and their reports
+#: travel from a worker to the controller, which writes the terminal and the
+#: JUnit XML.
+XDIST_ARGS = ("-p", "xdist", "-n", "2", "--no-loadscope-reorder")
+TURN_FILE = ".turn"
+XDIST_CONFTEST = f"""
+import os
+import time
+
+import pytest
+
+TURN = os.path.join(os.path.dirname(os.path.abspath(__file__)), {TURN_FILE!r})
+WORKER = "PYTEST_XDIST_WORKER" in os.environ
+ISOLATED = "PYTEST_RUNNING_IN_SUBPROCESS" in os.environ
+reported = 0
 
 
-def baseline_of(pytester: pytest.Pytester, case: Case) -> Outputs:
-    if case.name not in BASELINES:
-        baseline = sub_run(pytester, case, "--no-isolation")
-        missing = [text for text in case.expect if text not in baseline.raw]
+def turn():
+    try:
+        with open(TURN) as f:
+            return int(f.read() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def pytest_runtest_logfinish(nodeid):
+    global reported
+    if WORKER or ISOLATED:
+        return
+    reported += 1
+    partial = TURN + ".partial"
+    with open(partial, "w") as f:
+        f.write(str(reported))
+    os.replace(partial, TURN)
+
+
+# A wrapper: pytest-isolated's own implementation of the hook, which runs an
+# isolated test, ends the hook call.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if WORKER and not ISOLATED:
+        index = item.session.items.index(item)
+        deadline = time.monotonic() + 60
+        while turn() < index and time.monotonic() < deadline:
+            time.sleep(0.005)
+    return (yield)
+"""
+#: The start method the xdist variant runs with: one, to keep its cost down
+#: (each of its runs starts two workers).  The fork server where there is
+#: one: every worker starts a template of its own, the most that xdist adds
+#: to isolation.  The reports take the same way from a child to the
+#: controller whatever the start method, and tests/test_xdist.py runs every
+#: start method under xdist.
+XDIST_METHODS = ["fork" if "fork" in START_METHODS else "prestart"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    args: tuple[str, ...] = ()
+
+    @property
+    def xdist(self) -> bool:
+        return bool(self.args)
+
+
+PLAIN = Variant("plain")
+XDIST = Variant("xdist", XDIST_ARGS)
+
+#: Each case's reference run, made once per variant and worker process: it is
+#: the same for every start method (its directory, the only thing that
+#: differs, is normalised away).
+BASELINES: dict[tuple[str, str], Outputs] = {}
+
+
+def baseline_of(pytester: pytest.Pytester, case: Case, variant: Variant) -> Outputs:
+    key = (case.name, variant.name)
+    if key not in BASELINES:
+        baseline = sub_run(pytester, case, *variant.args, "--no-isolation")
+        expected = case.expected(variant.xdist)
+        missing = [text for text in expected if text not in baseline.raw]
         assert not missing, f"the reference run lacks {missing}:\n{baseline.raw}"
-        BASELINES[case.name] = baseline
-    return BASELINES[case.name]
+        BASELINES[key] = baseline
+    return BASELINES[key]
 
 
 def params() -> Iterator[object]:
     for case in CASES:
         for method in START_METHODS:
-            yield pytest.param(case, method, id=f"{case.name}-{method}")
+            yield pytest.param(case, PLAIN, method, id=f"{case.name}-{method}")
+    for case in (c for c in CASES if c.under_xdist):
+        for method in XDIST_METHODS:
+            yield pytest.param(case, XDIST, method, id=f"{case.name}-xdist-{method}")
 
 
-@pytest.mark.parametrize(("case", "method"), list(params()))
+@pytest.mark.parametrize(("case", "variant", "method"), list(params()))
 def test_isolated_output_is_the_in_process_output(
-    pytester: pytest.Pytester, case: Case, method: str
+    pytester: pytest.Pytester, case: Case, variant: Variant, method: str
 ) -> None:
     if case.min_pytest > PYTEST_MAJOR:
         pytest.skip(
@@ -702,17 +833,25 @@ def test_isolated_output_is_the_in_process_output(
             f"this is pytest {pytest.__version__}"
         )
     write_corpus(pytester, case)
-    baseline = baseline_of(pytester, case)
+    if variant.xdist:
+        pytester.makeconftest(XDIST_CONFTEST)
+    baseline = baseline_of(pytester, case, variant)
     # The usage properties are added to JUnit XML on purpose.
     no_usage = ("-o", "isolated_junit_usage=false")
     isolated = sub_run(
-        pytester, case, "--isolated", f"--isolated-start={method}", *no_usage
+        pytester,
+        case,
+        *variant.args,
+        "--isolated",
+        f"--isolated-start={method}",
+        *no_usage,
     )
     diffs = list(differences(baseline, isolated, method))
     if diffs:
         __tracebackhide__ = True
         raise AssertionError(
             f"{case.name} under --isolated-start={method} differs from the "
-            f"in-process run ({' '.join(case.args) or 'no options'}):\n"
+            f"in-process run ({' '.join(case.args) or 'no options'}"
+            f"{', ' + ' '.join(variant.args) if variant.xdist else ''}):\n"
             + "\n\n".join(diffs)
         )

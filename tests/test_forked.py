@@ -87,10 +87,11 @@ def test_function():
 
 
 @needs_signals
-@pytest.mark.parametrize("capmode", ["sys", "fd"])
+@pytest.mark.parametrize("capmode", ["no", "sys", "fd"])
 def test_functional_boxed_capturing(pytester: pytest.Pytester, capmode: str) -> None:
-    # pytest-forked marks these two xfail ("capture cleanup needed"): the
-    # output of a crashed test is lost there.  Here it is in the report.
+    # pytest-forked marks "sys" and "fd" xfail ("capture cleanup needed"): the
+    # output of a crashed test is lost there.  Here it is in the report, and
+    # under -s as well (where it was also shown as the test printed it).
     p1 = pytester.makepyfile(CAPTURING)
     result = pytester.runpytest_subprocess(p1, "--forked", f"--capture={capmode}")
     result.stdout.fnmatch_lines(
@@ -106,13 +107,12 @@ def test_functional_boxed_capturing(pytester: pytest.Pytester, capmode: str) -> 
 
 
 @needs_signals
-def test_functional_boxed_capturing_no(pytester: pytest.Pytester) -> None:
-    # pytest-forked captures into files even under -s and shows them after
-    # the crash.  With -s the child writes to the terminal as the test runs,
-    # exactly as pytest does without isolation: the output comes first.
+def test_functional_boxed_capturing_no_is_live_too(pytester: pytest.Pytester) -> None:
+    # With -s the child writes to the terminal as the test runs, exactly as
+    # pytest does without isolation: the output comes first, then the report.
     p1 = pytester.makepyfile(CAPTURING)
     result = pytester.runpytest_subprocess(p1, "--forked", "--capture=no")
-    result.stdout.fnmatch_lines(["hello", "*CRASHED*", "*1 failed*"])
+    result.stdout.fnmatch_lines(["hello", "*CRASHED*", "*Captured stdout*", "hello"])
     result.stderr.fnmatch_lines(["world"])
 
 

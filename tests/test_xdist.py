@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+DIST_MODES = ["load", "loadscope", "loadfile", "loadgroup", "worksteal"]
+
 GROUPED = {
     "test_one": """
         import json, os
@@ -58,13 +60,21 @@ GROUPED = {
 
 
 @pytest.mark.parametrize(
-    "dist", ["load", "loadscope", "loadfile", "loadgroup", "worksteal"]
+    ("dist", "parallel"),
+    [
+        *((dist, "1") for dist in DIST_MODES),
+        # Groups started ahead of their turn still run once, on one worker.
+        ("loadscope", "3"),
+        ("loadgroup", "3"),
+    ],
 )
 def test_a_group_runs_in_one_subprocess_whatever_the_dist_mode(
-    pytester: pytest.Pytester, dist: str
+    pytester: pytest.Pytester, dist: str, parallel: str
 ) -> None:
     pytester.makepyfile(**GROUPED)
-    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "--dist", dist)
+    result = pytester.runpytest_subprocess(
+        "-p", "xdist", "-n", "2", "--dist", dist, f"--isolated-parallel={parallel}"
+    )
     result.assert_outcomes(passed=9)
     lines = (pytester.path / "log.jsonl").read_text().splitlines()
     runs = [json.loads(line) for line in lines]
@@ -156,6 +166,49 @@ def test_workers_contain_crashes_and_enforce_timeouts(
     # No worker died: xdist would say so and restart it.
     result.stdout.no_fnmatch_line("*worker*crashed*")
     result.stdout.no_fnmatch_line("*replacing crashed worker*")
+
+
+def test_isolated_parallel_looks_ahead_over_the_tests_a_worker_was_handed(
+    pytester: pytest.Pytester,
+) -> None:
+    # Three one-test groups in one file: --dist loadfile hands the worker all
+    # three at once, and the worker starts them side by side.
+    pytester.makepyfile(
+        test_sleepy="""
+        import json, os, time
+        import pytest
+
+        def sleep_and_record(name):
+            start = time.time()
+            time.sleep(3)
+            path = os.path.join(os.path.dirname(__file__), name + ".json")
+            with open(path, "w") as f:
+                json.dump([start, time.time()], f)
+
+        @pytest.mark.isolated
+        def test_a():
+            sleep_and_record("a")
+
+        @pytest.mark.isolated
+        def test_b():
+            sleep_and_record("b")
+
+        @pytest.mark.isolated
+        def test_c():
+            sleep_and_record("c")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "xdist", "-n", "1", "--dist", "loadfile", "--isolated-parallel=3", "-v"
+    )
+    result.assert_outcomes(passed=3)
+    # Reported in the worker's order, as without look-ahead.
+    result.stdout.fnmatch_lines(
+        ["*PASSED test_sleepy.py::test_a*", "*PASSED *::test_b*", "*PASSED *::test_c*"]
+    )
+    spans = [json.loads((pytester.path / f"{n}.json").read_text()) for n in "abc"]
+    # All three slept at the same time: each started before any had ended.
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
 
 
 # Every behaviour here holds for each start method.

@@ -99,7 +99,9 @@ class ChildPlugin:
         self.dumps = dumps
         self.commands = commands
         self.tap = tap
-        self.stdio = PhaseCapture(Path(spec.workdir), spec.capture, dumps)
+        self.stdio = PhaseCapture(
+            Path(spec.workdir), spec.capture, dumps, live=spec.tee
+        )
         self.log_file = LogFileTail(Path(spec.workdir) / LOG_FILE)
         self.stdio.on_phase = self._phase_starts
         self.collected: dict[str, pytest.Item] = {}

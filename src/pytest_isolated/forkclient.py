@@ -27,6 +27,7 @@ from pytest_isolated.process import (
     Exited,
     Inbox,
     Message,
+    OutputTee,
     SpawnedChild,
     Watchdog,
 )
@@ -36,7 +37,9 @@ from pytest_isolated.protocol import (
     EV_FORKED,
     EV_SPARE,
     EVENTS_FIFO,
+    STDERR_FIFO,
     STDERR_FILE,
+    STDOUT_FIFO,
     STDOUT_FILE,
     ChildSpec,
 )
@@ -72,6 +75,19 @@ class ForkedChild(Child):
         if self.capture:
             for name in (STDOUT_FILE, STDERR_FILE):
                 (self.workdir / name).touch()
+        elif template.tee:
+            # Under -s: the fork's fds 1 and 2.  Opened for reading and
+            # writing, which never blocks: the fork may die before it opens
+            # them.  So they never end by themselves; they end with the
+            # fork's events (Child.tees_end_with_events).
+            for name, fifo, target in (
+                (STDOUT_FILE, STDOUT_FIFO, 1),
+                (STDERR_FILE, STDERR_FIFO, 2),
+            ):
+                os.mkfifo(self.workdir / fifo)
+                source = os.open(self.workdir / fifo, os.O_RDWR | os.O_NONBLOCK)
+                self.tees.append(OutputTee(name, source, target))
+            self.tees_end_with_events = True
         self._reader = threading.Thread(
             target=self._open_and_read, name="pytest-isolated-reader", daemon=True
         )
@@ -164,6 +180,7 @@ class ForkTemplate:
     def __init__(self, child: SpawnedChild, spec: ChildSpec) -> None:
         self.child = child
         self.capture = child.capture
+        self.tee = bool(child.tees)
         self.ready = False
         #: Why the template cannot fork (dead, unsafe), once it cannot.
         self.refusal: str | None = None

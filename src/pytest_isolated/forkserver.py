@@ -44,7 +44,9 @@ from pytest_isolated.protocol import (
     EV_SPARE,
     EV_STARTED,
     LOG_FILE,
+    STDERR_FIFO,
     STDERR_FILE,
+    STDOUT_FIFO,
     STDOUT_FILE,
     ChildSpec,
 )
@@ -230,6 +232,11 @@ def enter_fork(plugin: ChildPlugin, config: pytest.Config, spec: ChildSpec) -> N
     if spec.capture:
         for fd, name in ((1, STDOUT_FILE), (2, STDERR_FILE)):
             target = os.open(workdir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            os.dup2(target, fd)
+            os.close(target)
+    elif spec.tee:  # under -s: through the parent, which shows it live
+        for fd, name in ((1, STDOUT_FIFO), (2, STDERR_FIFO)):
+            target = os.open(workdir / name, os.O_WRONLY)
             os.dup2(target, fd)
             os.close(target)
     os.environ.clear()

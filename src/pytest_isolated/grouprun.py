@@ -488,6 +488,8 @@ def _lost_reports(
             ("stdout", child.read_output(STDOUT_FILE, CRASH_OUTPUT_BYTES)),
             ("stderr", child.read_output(STDERR_FILE, CRASH_OUTPUT_BYTES)),
         ]
+    else:  # under -s: what passed through to the terminal, kept
+        sections = [(tee.name, tee.text()) for tee in child.tees]
     reports = lost_test_reports(
         item,
         outcome.reports,

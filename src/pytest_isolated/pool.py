@@ -80,6 +80,10 @@ class Pool:
         self.capture = capture
         self.start = start
         self.specs = Specs(config, start)
+        # Under -s the children's output passes through this process, which
+        # keeps the tail of a test whose process dies (POSIX: the reader
+        # multiplexes pipes).
+        self.tee = not self.capture and sys.platform != "win32"
         # pytest 9.2 inserts the pythonpath ini entries before it imports
         # plugins; the directory Python itself put first comes after them.
         added = {str(path) for path in config.getini("pythonpath")}
@@ -200,7 +204,12 @@ class Pool:
         self._adopt_orphans()
         self.children_started += 1
         return SpawnedChild(
-            self.inbox, self.watchdog, self.capture, self._environment(), self.path0
+            self.inbox,
+            self.watchdog,
+            self.capture,
+            self._environment(),
+            self.path0,
+            tee=self.tee,
         )
 
     def _environment(self) -> dict[str, str]:
@@ -355,6 +364,7 @@ class Specs:
             cpu_limit=cpu_limit,
             dump_margin=margin,
             capture=child.capture,
+            tee=bool(child.tees),
             template=template,
             events_path=str(child.events_path)
             if isinstance(child, ForkedChild)

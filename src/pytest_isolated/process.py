@@ -5,9 +5,11 @@ A spawned child is a plain ``subprocess`` running this interpreter (never
 that its whole tree can be killed and a Ctrl-C in the terminal reaches only
 pytest.  Events arrive on a pipe of their own, read by a thread into the
 session's inbox; a second thread waits for the exit.  The child's stdout and
-stderr are files (or the terminal under ``-s``), so a child that floods its
-output, closes its stdout or leaves a grandchild holding the pipe can neither
-block nor bloat the parent.  Deadlines are kept by one :class:`Watchdog`.
+stderr are files, so a child that floods its output, closes its stdout or
+leaves a grandchild holding the pipe can neither block nor bloat the parent.
+Under ``-s`` (POSIX) they are pipes that the event reader passes on to the
+terminal, keeping the tail of the current phase (:class:`OutputTee`).
+Deadlines are kept by one :class:`Watchdog`.
 
 Children forked from a template are in :mod:`pytest_isolated.forkclient`.
 Imports :mod:`pytest_isolated.protocol` and :mod:`pytest_isolated._compat`.
@@ -20,6 +22,7 @@ import heapq
 import itertools
 import os
 import queue
+import selectors
 import shutil
 import signal
 import subprocess
@@ -34,6 +37,7 @@ from typing import IO, Any
 
 from pytest_isolated import _compat, native, tree, winjob
 from pytest_isolated.protocol import (
+    PHASE_MARK,
     STDERR_FILE,
     STDOUT_FILE,
     ChildSpec,
@@ -49,6 +53,10 @@ MAX_LINE = 512 * 1024 * 1024
 #: How long, at most, the events a child wrote before its exit are waited for
 #: (a grandchild may hold the pipe open after the child is gone).
 DRAIN_SECONDS = 2.0
+
+#: Under ``-s``: how much of what a test printed in its current phase, per
+#: stream, the report of a test whose process died shows (the tail is kept).
+TEE_TAIL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,98 @@ def _never() -> None:
     """The cancel function of a deadline that was never set."""
 
 
+class OutputTee:
+    """Under ``-s``: one of a child's output streams, read from a pipe.
+
+    What comes is written through to this process's own fd at once, so that
+    it shows live as under plain ``-s``; the last *limit* bytes since the
+    current phase of a test started are kept, for the report of a test whose
+    process dies (the child cannot keep them: it is what dies).  The child
+    writes :data:`~pytest_isolated.protocol.PHASE_MARK` into the stream as a
+    phase starts, so that each byte is known to belong to the phase it was
+    written in; the marks are taken out.
+    """
+
+    def __init__(
+        self, name: str, source: int, target: int, limit: int = TEE_TAIL_BYTES
+    ) -> None:
+        self.name = name  # "stdout" or "stderr": the report section's
+        self.source = source
+        self.target = target
+        self.limit = limit
+        self._tail = bytearray()
+        self._dropped = 0
+        #: The end of the last chunk, if it may be the start of a mark.
+        self._carry = b""
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes) -> None:
+        data, self._carry = self._carry + data, b""
+        while (at := data.find(PHASE_MARK)) >= 0:
+            self._keep(data[:at])
+            with self._lock:  # a phase starts: so does the tail
+                self._tail.clear()
+                self._dropped = 0
+            data = data[at + len(PHASE_MARK) :]
+        for size in range(min(len(PHASE_MARK) - 1, len(data)), 0, -1):
+            if PHASE_MARK.startswith(data[-size:]):
+                data, self._carry = data[:-size], data[-size:]
+                break
+        self._keep(data)
+
+    def end(self) -> None:
+        """The stream ended: what looked like the start of a mark was not."""
+        data, self._carry = self._carry, b""
+        self._keep(data)
+
+    def _keep(self, data: bytes) -> None:
+        if not data:
+            return
+        _write_all(self.target, data)
+        with self._lock:
+            self._tail += data
+            excess = len(self._tail) - self.limit
+            if excess > 0:
+                del self._tail[:excess]
+                self._dropped += excess
+
+    def text(self) -> str:
+        """The kept tail, decoded as pytest decodes captured output."""
+        with self._lock:
+            data, dropped = bytes(self._tail), self._dropped
+        text = data.decode("utf-8", errors="replace")
+        if dropped:
+            text = f"[{dropped} earlier bytes not shown]\n" + text
+        return text
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    with contextlib.suppress(OSError):  # our own stdout closed: nothing to show
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def _pass(tee: OutputTee, rounds: int | None = 16) -> bool:
+    """Pass on what the tee's pipe holds now, at most *rounds* reads of 64 KiB
+    (None: all of it; a child that floods its output must not keep its
+    events waiting); False at its end."""
+    while rounds is None or rounds > 0:
+        if rounds is not None:
+            rounds -= 1
+        try:
+            data = os.read(tee.source, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:  # the writers are gone
+            tee.end()
+            return False
+        tee.feed(data)
+    return True
+
+
 class Child:
     """What every kind of child has: a work folder, an event stream, a deadline.
 
@@ -175,6 +275,12 @@ class Child:
         self.native_stack: str | None = None
         #: time.time() of the deadline, once it passed.
         self.expired_at: float | None = None
+        #: Under ``-s`` (POSIX): the child's stdout and stderr, read along
+        #: with its events.
+        self.tees: list[OutputTee] = []
+        #: Whether the tees' pipes end with the event stream (a fork's FIFOs,
+        #: which this process holds open for writing too) or at their EOF.
+        self.tees_end_with_events = False
 
     # -- deadlines -------------------------------------------------------------
 
@@ -244,6 +350,9 @@ class Child:
     # -- the event stream ------------------------------------------------------
 
     def _read(self, fd: int) -> None:
+        if self.tees:
+            self._read_with_tees(fd)
+            return
         buffer = bytearray()
         try:
             while True:
@@ -253,26 +362,87 @@ class Child:
                     chunk = b""
                 if not chunk:
                     break
-                # Only the new chunk is searched: a huge event (a report with
-                # megabytes of captured output) costs linear time, not quadratic.
-                end = chunk.rfind(b"\n")
-                if end < 0:
-                    buffer += chunk
-                else:
-                    buffer += chunk[: end + 1]
-                    for line in bytes(buffer).split(b"\n")[:-1]:
-                        self._decode(line)
-                    buffer = bytearray(chunk[end + 1 :])
-                if len(buffer) > MAX_LINE:
-                    self.inbox.put(
-                        (self, Garbled(bytes(buffer[:200]), "line too long"))
-                    )
-                    buffer = bytearray()
+                buffer = self._split(buffer, chunk)
             if buffer:
                 self._decode(bytes(buffer), torn=True)
         finally:
             os.close(fd)
             self._reader_finished()
+
+    def _split(self, buffer: bytearray, chunk: bytes) -> bytearray:
+        """Decode every complete line of *buffer* + *chunk*; return the rest."""
+        # Only the new chunk is searched: a huge event (a report with
+        # megabytes of captured output) costs linear time, not quadratic.
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            buffer += chunk
+        else:
+            buffer += chunk[: end + 1]
+            for line in bytes(buffer).split(b"\n")[:-1]:
+                self._decode(line)
+            buffer = bytearray(chunk[end + 1 :])
+        if len(buffer) > MAX_LINE:
+            self.inbox.put((self, Garbled(bytes(buffer[:200]), "line too long")))
+            buffer = bytearray()
+        return buffer
+
+    def _read_with_tees(self, fd: int) -> None:
+        """The events and, under ``-s``, the child's outputs, in one thread,
+        so that all the child wrote before it ended has passed before the
+        parent hears of its end."""
+        tees = {tee.source: tee for tee in self.tees}
+        selector = selectors.DefaultSelector()
+        for source in (fd, *tees):
+            os.set_blocking(source, False)
+            selector.register(source, selectors.EVENT_READ)
+        buffer = bytearray()
+        events_open = True
+
+        def close(source: int) -> None:
+            selector.unregister(source)
+            tees.pop(source).end()
+            with contextlib.suppress(OSError):
+                os.close(source)
+
+        try:
+            while events_open or tees:
+                ready = {key.fd for key, _ in selector.select()}
+                for source in ready & set(tees):
+                    if not _pass(tees[source]):
+                        close(source)
+                if events_open and fd in ready:
+                    buffer, events_open = self._read_events(fd, buffer)
+                if events_open or self._reader_done.is_set():
+                    continue
+                # The child is gone (or closed its events): what it wrote
+                # before is in the pipes by now.
+                selector.unregister(fd)
+                if buffer:
+                    self._decode(bytes(buffer), torn=True)
+                for source in list(tees):
+                    if not _pass(tees[source], None) or self.tees_end_with_events:
+                        close(source)
+                self._reader_finished()
+        finally:
+            selector.close()
+            for source in (fd, *tees):
+                with contextlib.suppress(OSError):
+                    os.close(source)
+            if not self._reader_done.is_set():
+                self._reader_finished()
+
+    def _read_events(self, fd: int, buffer: bytearray) -> tuple[bytearray, bool]:
+        """Every event the pipe holds now; False once it is closed."""
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                return buffer, True
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return buffer, False
+            buffer = self._split(buffer, chunk)
 
     def _reader_finished(self) -> None:
         self._reader_done.set()
@@ -328,7 +498,9 @@ class SpawnedChild(Child):
     The interpreter starts and imports pytest as soon as the object is made;
     it then waits for its :class:`ChildSpec` on stdin (:meth:`start`), so it can
     be started ahead of time.  Everything it reports is put on *inbox*, shared
-    by all children, as ``(child, message)``.
+    by all children, as ``(child, message)``.  With *tee* (``-s``, POSIX), its
+    stdout and stderr are pipes that the event reader passes on
+    (:class:`OutputTee`).
     """
 
     def __init__(
@@ -338,16 +510,27 @@ class SpawnedChild(Child):
         capture: bool,
         env: dict[str, str],
         path0: str,
+        *,
+        tee: bool = False,
     ) -> None:
         super().__init__(inbox, watchdog, capture)
         self.env = env
         workdir = self.workdir
-        outputs: list[IO[bytes]] = []
+        outputs: list[IO[bytes] | int] = []
         if capture:
             outputs = [
                 open(workdir / name, "ab")  # noqa: SIM115 - closed below
                 for name in (STDOUT_FILE, STDERR_FILE)
             ]
+        elif tee:
+            pipes = [os.pipe(), os.pipe()]
+            self.tees = [
+                OutputTee(name, read_end, target)
+                for name, (read_end, _), target in zip(
+                    (STDOUT_FILE, STDERR_FILE), pipes, (1, 2), strict=True
+                )
+            ]
+            outputs = [write_end for _, write_end in pipes]
         read_fd, write_fd = os.pipe()
         popen_kwargs: dict[str, Any]
         if sys.platform == "win32":
@@ -381,10 +564,17 @@ class SpawnedChild(Child):
                 env={**env, tree.COOKIE: self.cookie},
                 **popen_kwargs,
             )
+        except BaseException:
+            for t in self.tees:
+                os.close(t.source)
+            raise
         finally:
             os.close(write_fd)
-            for f in outputs:
-                f.close()
+            for output in outputs:
+                if isinstance(output, int):
+                    os.close(output)
+                else:
+                    output.close()
         self.pid = self.proc.pid
         #: Windows: the job that ends the child's whole tree (winjob.py).
         self.job = winjob.Job.for_process(self.pid) if sys.platform == "win32" else None

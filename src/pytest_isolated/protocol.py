@@ -163,6 +163,10 @@ class ChildSpec:
     #: The group's memory (bytes) and CPU (seconds) limits, or None.
     mem_limit: int | None = None
     cpu_limit: float | None = None
+    #: Under ``-s``: fds 1 and 2 reach the terminal through the parent, which
+    #: keeps the tail of each phase for a crash report (a fork opens the
+    #: FIFOs ``STDOUT_FIFO`` and ``STDERR_FIFO`` of its workdir for them).
+    tee: bool = False
 
     def to_json(self) -> bytes:
         """One line of JSON."""
@@ -182,6 +186,13 @@ TIMEOUT_FILE = "timeout-traceback"
 CACHE_DIR = "cache"
 LOG_FILE = "log-file"  # the child's --log-file, forwarded to the parent's
 EVENTS_FIFO = "events"
+STDOUT_FIFO = "stdout.fifo"  # a fork's fd 1 under -s, read by the parent
+STDERR_FIFO = "stderr.fifo"
+
+#: Under ``-s``: what a child writes to its fds 1 and 2 as each phase of a
+#: test starts, so that the parent, which passes the rest on to the terminal,
+#: knows what a test printed in the phase its process died in.
+PHASE_MARK = b"\x00pytest-isolated:phase\x00"
 
 
 def read_tail(path: str | os.PathLike[str], limit: int) -> str:

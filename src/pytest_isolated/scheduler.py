@@ -57,10 +57,10 @@ class IsolationScheduler:
         self.owner: dict[Child, GroupRun] = {}
         # Look ahead only when groups may run beside each other: with one at a
         # time, a group must not start before the tests that precede it ran.
-        # Under pytest-xdist the worker's run order is not its collection order.
-        self.lookahead = settings.parallel > 1 and not os.environ.get(
-            "PYTEST_XDIST_WORKER"
-        )
+        self.lookahead = settings.parallel > 1
+        # In a pytest-xdist worker the run order is not the collection order:
+        # it is the order of the tests the controller has handed the worker.
+        self.in_worker = bool(os.environ.get("PYTEST_XDIST_WORKER"))
         self._started: set[int] = set()  # indexes of the groups ever started
         #: Each crash or timeout, in order.
         self.incidents: list[Incident] = []
@@ -158,7 +158,7 @@ class IsolationScheduler:
         slots are free; an exclusive group starts alone and runs alone."""
         if not self.lookahead:
             return
-        for group in self.order:
+        for group in self._upcoming():
             active = [r for r in self.runs.values() if r.child is not None]
             if len(active) >= self.settings.parallel or any(
                 r.group.exclusive for r in active
@@ -172,6 +172,22 @@ class IsolationScheduler:
                 self._launch(run)
             elif run is not None and run.needs_child and self._may_start(group):
                 self._launch(run)  # the rest of a crashed group
+
+    def _upcoming(self) -> list[Group[pytest.Item]]:
+        """The groups in the order their first tests will run: the session's
+        order, or in a pytest-xdist worker the order of the tests it was
+        handed and has yet to run (none when that is unknown)."""
+        if not self.in_worker:
+            return self.order
+        items = _compat.xdist_queued_items(self.config)
+        if items is None:
+            return []
+        upcoming: dict[int, Group[pytest.Item]] = {}
+        for item in items:
+            group = self.groups.get(item)
+            if group is not None:
+                upcoming.setdefault(group.index, group)
+        return list(upcoming.values())
 
     def _launch(self, run: GroupRun) -> None:
         self._started.add(run.group.index)

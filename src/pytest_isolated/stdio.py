@@ -28,7 +28,7 @@ import pytest
 
 from pytest_isolated import _compat
 from pytest_isolated.dumps import Dumps
-from pytest_isolated.protocol import STDERR_FILE, STDOUT_FILE, read_tail
+from pytest_isolated.protocol import PHASE_MARK, STDERR_FILE, STDOUT_FILE, read_tail
 
 #: The largest captured section a phase reports (the tail is kept).
 MAX_SECTION_BYTES = 16 * 1024 * 1024
@@ -67,9 +67,13 @@ class NoStdin(io.TextIOBase):
 class PhaseCapture:
     """Registered in the child's pytest: capture and restore around each phase."""
 
-    def __init__(self, workdir: Path, capture: bool, dumps: Dumps) -> None:
+    def __init__(
+        self, workdir: Path, capture: bool, dumps: Dumps, live: bool = False
+    ) -> None:
         self.workdir = workdir
         self.capture = capture
+        #: Under ``-s``, with fds 1 and 2 on pipes the parent reads.
+        self.live = live
         self.dumps = dumps
         #: Told when each phase of a test starts (the child sends an event).
         self.on_phase: Callable[[pytest.Item, str], None] = lambda item, when: None
@@ -97,6 +101,12 @@ class PhaseCapture:
             sys.stdout = _unbuffered(1, sys.stdout)
             sys.stderr = _unbuffered(2, sys.stderr)
             sys.stdin = NoStdin()
+        elif self.live:
+            # A pipe makes Python buffer whole blocks: what a test prints
+            # must reach the terminal as it prints it, and the parent before
+            # the process dies.
+            sys.stdout = _unbuffered(1, sys.stdout)
+            sys.stderr = _unbuffered(2, sys.stderr)
         self.streams = (sys.stdin, sys.stdout, sys.stderr)
         self.saved_streams = True
 
@@ -137,11 +147,23 @@ class PhaseCapture:
         # already put a capsys/capfd fixture's streams in place by then.
         self.dumps.arm()
         if not self.capture:  # as under ``-s``: a test's changes stay
+            if self.live:
+                self._mark_phase()
             return
         for fd, _, _ in _FILES:
             with contextlib.suppress(OSError, KeyError):
                 os.ftruncate(self.saved[fd], 0)
                 os.lseek(self.saved[fd], 0, os.SEEK_SET)
+
+    def _mark_phase(self) -> None:
+        """Under ``-s``: tell the parent, in the streams themselves, that
+        what follows is this phase's (unless a test put another file there)."""
+        flush_std_streams()
+        for fd, _, _ in _FILES:
+            saved = self.saved.get(fd)
+            if saved is not None and _same_file(fd, saved):
+                with contextlib.suppress(OSError):
+                    os.write(fd, PHASE_MARK)
 
     def _end(self, item: pytest.Item, when: str) -> None:
         if not self.capture or when not in ("setup", "call", "teardown"):

@@ -1,8 +1,17 @@
 """Unit tests of xdist.merge_units: the work units of an xdist mode, merged
-wherever one isolation group spans several of them."""
+wherever one isolation group spans several of them; and of the look-ahead's
+view of a worker's queue (_compat.xdist_queued_items)."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import enum
+import types
+from collections.abc import Iterator
+from typing import Any
+
+from pytest_isolated import _compat
 from pytest_isolated.xdist import merge_units
 
 
@@ -181,3 +190,58 @@ def test_scopes_as_units() -> None:
 
 def test_an_empty_collection() -> None:
     assert merge_units([], by_file, [["a.py::t", "b.py::t"]]) == {}
+
+
+# -- what a worker was handed: _compat.xdist_queued_items ----------------------
+
+
+class RunQueue:
+    """pytest-xdist's queue of the indices a worker is to run (its shape)."""
+
+    def __init__(self, indices: list[object]) -> None:
+        self._items = collections.deque(indices)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[collections.deque[object]]:
+        yield self._items
+
+
+class WorkerInteractor:
+    """pytest-xdist's worker plugin (its shape)."""
+
+    def __init__(self, items: list[str], nextitem: object, queued: list[object]):
+        self.session = types.SimpleNamespace(items=items)
+        self.nextitem_index = nextitem
+        self.torun = RunQueue(queued)
+
+
+def config_with(*plugins: object) -> Any:
+    manager = types.SimpleNamespace(get_plugins=lambda: set(plugins))
+    return types.SimpleNamespace(pluginmanager=manager)
+
+
+class Marker(enum.Enum):
+    SHUTDOWN = 0
+
+
+def test_the_next_test_then_the_queue_in_order() -> None:
+    items = ["t0", "t1", "t2", "t3", "t4"]
+    worker = WorkerInteractor(items, 3, [1, 4, Marker.SHUTDOWN])
+    queued: Any = _compat.xdist_queued_items(config_with(worker))
+    assert queued == ["t3", "t1", "t4"]
+
+
+def test_nothing_queued_yet() -> None:
+    worker = WorkerInteractor(["t0"], None, [])
+    queued: Any = _compat.xdist_queued_items(config_with(worker))
+    assert queued == []
+
+
+def test_an_unknown_shape_gives_none() -> None:
+    assert _compat.xdist_queued_items(config_with(object())) is None
+    worker = WorkerInteractor(["t0"], 0, [])
+    del worker.torun
+    assert _compat.xdist_queued_items(config_with(worker)) is None
+    worker = WorkerInteractor(["t0"], 0, [])
+    worker.torun.lock = None  # type: ignore[assignment]
+    assert _compat.xdist_queued_items(config_with(worker)) is None
