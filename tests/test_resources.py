@@ -252,6 +252,22 @@ def test_verbose_lists_the_hungriest_groups(pytester: pytest.Pytester) -> None:
 
 
 @posix_only
+def test_under_xdist_the_controller_lists_every_workers_groups(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_h=HUNGRY)
+    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "-v")
+    result.assert_outcomes(passed=2)
+    table = _table(result.stdout.lines)
+    names = {name for _, _, name in table["peak RSS"]}
+    assert names == {
+        "test_h.py::test_allocates_300_mb",
+        "test_h.py::test_spins_a_little",
+    }
+    assert table["peak RSS"][0][0] >= 300e6 / 2**20  # 300 MB, in MiB
+
+
+@posix_only
 @pytest.mark.usefixtures("every_start_method")
 def test_junit_xml_has_each_isolated_tests_usage(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_h=HUNGRY)

@@ -134,7 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.pluginmanager.has_plugin("xdist"):
             from pytest_isolated import xdist  # imports pytest-xdist
 
-            xdist.register(config, resolved, scheduler.incidents)
+            xdist.register(config, resolved, scheduler.incidents, scheduler.ledger)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -48,7 +48,9 @@ from xdist.workermanage import WorkerController  # type: ignore[import-untyped]
 from pytest_isolated import _compat
 from pytest_isolated.crash import Cause
 from pytest_isolated.grouprun import Incident
+from pytest_isolated.resources import Usage
 from pytest_isolated.settings import Settings, request_of
+from pytest_isolated.usage import UsageLedger
 
 PLUGIN_NAME = "pytest-isolated-xdist"
 
@@ -56,6 +58,8 @@ PLUGIN_NAME = "pytest-isolated-xdist"
 GROUPS_FILE_KEY = "pytest_isolated_groups"
 #: The ``workeroutput`` key carrying a worker's crashes and timeouts home.
 INCIDENTS_KEY = "pytest_isolated_incidents"
+#: The ``workeroutput`` key carrying what a worker's groups used (``-v`` table).
+USAGE_KEY = "pytest_isolated_usage"
 
 #: xdist's own schedulers for the modes that split the suite between workers.
 #: ``each`` runs everything everywhere and needs nothing; a scheduler another
@@ -70,15 +74,18 @@ _SPLITTING = (
 
 
 def register(
-    config: pytest.Config, settings: Settings, incidents: list[Incident]
+    config: pytest.Config,
+    settings: Settings,
+    incidents: list[Incident],
+    ledger: UsageLedger,
 ) -> None:
     """Register the controller's or the worker's side, whichever this is."""
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None:
         path = workerinput.get(GROUPS_FILE_KEY)
-        plugin: object = WorkerSide(config, settings, path, incidents)
+        plugin: object = WorkerSide(config, settings, path, incidents, ledger)
     elif config.getoption("dist", "no") != "no":
-        plugin = ControllerSide(incidents)
+        plugin = ControllerSide(incidents, ledger)
     else:
         return
     config.pluginmanager.register(plugin, PLUGIN_NAME)
@@ -96,7 +103,8 @@ def unregister(config: pytest.Config) -> None:
 
 
 class WorkerSide:
-    """In a worker: tell the controller the groups; send incidents home."""
+    """In a worker: tell the controller the groups; send incidents and the
+    groups' usage home."""
 
     def __init__(
         self,
@@ -104,11 +112,13 @@ class WorkerSide:
         settings: Settings,
         path: str | None,
         incidents: list[Incident],
+        ledger: UsageLedger,
     ) -> None:
         self.config = config
         self.settings = settings
         self.path = Path(path) if path else None
         self.incidents = incidents
+        self.ledger = ledger
 
     # tryfirst: xdist's worker reports its collection to the controller in its
     # own pytest_collection_finish; the file must be complete before that.
@@ -132,6 +142,9 @@ class WorkerSide:
         workeroutput[INCIDENTS_KEY] = [
             [i.group, i.nodeid, i.cause.kind, i.cause.summary] for i in self.incidents
         ]
+        workeroutput[USAGE_KEY] = {
+            name: [used.peak_rss, used.cpu] for name, used in self.ledger.groups.items()
+        }
 
 
 # -- controller side -----------------------------------------------------------
@@ -139,10 +152,11 @@ class WorkerSide:
 
 class ControllerSide:
     """In the controller: hand out file names, wrap the scheduler, and list the
-    workers' crashes and timeouts in the controller's summary."""
+    workers' crashes, timeouts and groups' usage in the controller's summary."""
 
-    def __init__(self, incidents: list[Incident]) -> None:
+    def __init__(self, incidents: list[Incident], ledger: UsageLedger) -> None:
         self.incidents = incidents
+        self.ledger = ledger
         self.directory = Path(tempfile.mkdtemp(prefix="pytest-isolated-xdist-"))
 
     def pytest_configure_node(self, node: WorkerController) -> None:
@@ -162,6 +176,8 @@ class ControllerSide:
         output: dict[str, Any] = getattr(node, "workeroutput", None) or {}
         for group, nodeid, kind, summary in output.get(INCIDENTS_KEY, []):
             self.incidents.append(Incident(group, nodeid, Cause(kind, summary)))
+        for name, (peak, cpu) in output.get(USAGE_KEY, {}).items():
+            self.ledger.groups[name] = Usage(int(peak), float(cpu))
 
     def cleanup(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
