@@ -775,13 +775,9 @@ def pytest_runtest_protocol(item, nextitem):
             time.sleep(0.005)
     return (yield)
 """
-#: The start method the xdist variant runs with: one, to keep its cost down
-#: (each of its runs starts two workers).  The fork server where there is
-#: one: every worker starts a template of its own, the most that xdist adds
-#: to isolation.  The reports take the same way from a child to the
-#: controller whatever the start method, and tests/test_xdist.py runs every
-#: start method under xdist.
-XDIST_METHODS = ["fork" if "fork" in START_METHODS else "prestart"]
+#: Under xdist each case runs with one start method, the methods taking turns
+#: from case to case: every method is checked under xdist, at the cost of one
+#: run per case (each of its runs starts two workers).
 
 
 @dataclass(frozen=True)
@@ -818,9 +814,10 @@ def params() -> Iterator[object]:
     for case in CASES:
         for method in START_METHODS:
             yield pytest.param(case, PLAIN, method, id=f"{case.name}-{method}")
-    for case in (c for c in CASES if c.under_xdist):
-        for method in XDIST_METHODS:
-            yield pytest.param(case, XDIST, method, id=f"{case.name}-xdist-{method}")
+    under_xdist = [c for c in CASES if c.under_xdist]
+    for index, case in enumerate(under_xdist):
+        method = START_METHODS[index % len(START_METHODS)]
+        yield pytest.param(case, XDIST, method, id=f"{case.name}-xdist-{method}")
 
 
 @pytest.mark.parametrize(("case", "variant", "method"), list(params()))
