@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -25,3 +26,29 @@ def wait_for(path: Path, timeout: float = 30.0) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"{path.name} never appeared"
         time.sleep(0.05)
+
+
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` of a pytest that a test interrupts with SIGINT, as a
+    user's Ctrl-C would: the default disposition, the signal not blocked.
+
+    Both are inherited across exec, and a worker of the outer test run need
+    not have them (a non-interactive shell starts its background jobs with
+    SIGINT ignored, and Python then leaves it ignored); its pytest would never
+    see the interrupt.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def signal_state(pid: int) -> str:
+    """How *pid* handles signals (for the message of a hung interrupt)."""
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        return "(no /proc)"
+    wanted = ("State", "SigBlk", "SigIgn", "SigCgt")
+    return "; ".join(
+        line.strip()
+        for line in status.read_text().splitlines()
+        if line.startswith(wanted)
+    )

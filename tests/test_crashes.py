@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from processes import alive, wait_for
+from processes import alive, as_from_a_terminal, signal_state, wait_for
 
 posix_only = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals do not exist on Windows"
@@ -533,12 +533,16 @@ def test_ctrl_c_stops_the_run_and_kills_the_tree(pytester: pytest.Pytester) -> N
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         wait_for(ready)
         interrupted = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20)
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"pytest ignored SIGINT: {signal_state(proc.pid)}")
         assert time.monotonic() - interrupted < 10
     finally:
         proc.kill()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from processes import alive, wait_for
+from processes import alive, as_from_a_terminal, signal_state, wait_for
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -296,6 +296,7 @@ def run_until_ready(pytester: pytest.Pytester, ready: Path) -> subprocess.Popen[
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         wait_for(ready)
@@ -327,7 +328,10 @@ def test_ctrl_c_kills_a_setsid_grandchild(pytester: pytest.Pytester) -> None:
     proc = run_until_ready(pytester, ready)
     try:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=20)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"pytest ignored SIGINT: {signal_state(proc.pid)}")
     finally:
         proc.kill()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED
