@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -52,3 +54,35 @@ def signal_state(pid: int) -> str:
         for line in status.read_text().splitlines()
         if line.startswith(wanted)
     )
+
+
+def pytest_until_ready(cwd: Path, ready: Path) -> subprocess.Popen[str]:
+    """Start ``python -m pytest`` in *cwd*, interruptible as from a terminal,
+    and wait until its isolated test has written *ready*."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=as_from_a_terminal,
+    )
+    try:
+        wait_for(ready)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
+
+
+def interrupt(proc: subprocess.Popen[str]) -> str:
+    """Send *proc* SIGINT and return its output; fail if it does not end."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(
+            f"pytest ignored SIGINT: {signal_state(proc.pid)}"
+        ) from None
+    return out

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
-from processes import alive, as_from_a_terminal, signal_state, wait_for
+from processes import alive, interrupt, pytest_until_ready
 
 posix_only = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals do not exist on Windows"
@@ -527,22 +525,10 @@ def test_ctrl_c_stops_the_run_and_kills_the_tree(pytester: pytest.Pytester) -> N
             time.sleep(60)
         """
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=as_from_a_terminal,
-    )
+    proc = pytest_until_ready(pytester.path, ready)
     try:
-        wait_for(ready)
         interrupted = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"pytest ignored SIGINT: {signal_state(proc.pid)}")
+        out = interrupt(proc)
         assert time.monotonic() - interrupted < 10
     finally:
         proc.kill()

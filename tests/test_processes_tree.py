@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from processes import alive, as_from_a_terminal, signal_state, wait_for
+from processes import alive, interrupt, pytest_until_ready
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -289,23 +288,6 @@ def test_a_timeout_shows_the_native_stack_of_every_thread(
     result.stdout.no_fnmatch_line("*_PyEval_EvalFrameDefault*")
 
 
-def run_until_ready(pytester: pytest.Pytester, ready: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=as_from_a_terminal,
-    )
-    try:
-        wait_for(ready)
-    except BaseException:
-        proc.kill()
-        raise
-    return proc
-
-
 HANGS_WITH_A_DAEMON = """
 import time
 import pytest
@@ -325,13 +307,9 @@ def test_ctrl_c_kills_a_setsid_grandchild(pytester: pytest.Pytester) -> None:
         helper=daemon_source(pidfile),
         test_x=HANGS_WITH_A_DAEMON.format(ready=str(ready)),
     )
-    proc = run_until_ready(pytester, ready)
+    proc = pytest_until_ready(pytester.path, ready)
     try:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"pytest ignored SIGINT: {signal_state(proc.pid)}")
+        interrupt(proc)
     finally:
         proc.kill()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED
@@ -344,7 +322,7 @@ def test_a_killed_pytest_leaves_no_setsid_grandchild(pytester: pytest.Pytester) 
         helper=daemon_source(pidfile),
         test_x=HANGS_WITH_A_DAEMON.format(ready=str(ready)),
     )
-    proc = run_until_ready(pytester, ready)
+    proc = pytest_until_ready(pytester.path, ready)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert gone(int(pidfile.read_text()))
