@@ -100,7 +100,7 @@ def run(folder: Path, env: dict[str, str], extra: list[str]) -> float:
 
 def from_scratch(tests: int, victims: int) -> int:
     """Probes for the same verdicts, each victim bisected on its own."""
-    from pytest_isolated.reduction import diagnose
+    from pytest_isolated.finding.ddmin import diagnose
 
     polluter, hit = layout(tests, victims)
     count = 0

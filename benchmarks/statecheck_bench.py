@@ -112,7 +112,7 @@ def _children_cpu() -> float:
 def snapshot_cost(temp: Path, repeat: int = 2000) -> tuple[float, dict[str, float]]:
     """Seconds for one snapshot of this process's state, in total and for each
     kind; *temp* stands for the temporary directory, as in the runs."""
-    from pytest_isolated.statecheck import ProcessState
+    from pytest_isolated.finding.statecheck import ProcessState
 
     def best(function: Callable[[], object]) -> float:
         return min(timeit.repeat(function, number=repeat, repeat=5)) / repeat

@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from pytest_isolated import tree
+from pytest_isolated.platform import tree
 
 
 def per_call(function: object, count: int) -> float:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_isolated import processstate, statecheck
+from pytest_isolated.finding import kinds as state_kinds
+from pytest_isolated.finding import statecheck
 
 POSIX = os.name == "posix"
 LINUX = sys.platform.startswith("linux")
@@ -429,7 +430,7 @@ def test_kinds_run_summary(kinds_run: pytest.RunResult) -> None:
 
 def test_every_kind_has_a_case() -> None:
     """A kind added to ProcessState gets a case here (and in the docs)."""
-    kinds = {kind.name for kind in processstate.ProcessState(warnings_kept=False).kinds}
+    kinds = {kind.name for kind in state_kinds.ProcessState(warnings_kept=False).kinds}
     covered = {
         "os.environ": "environ_added",
         "cwd": "cwd",
@@ -1030,32 +1031,30 @@ def test_under_xdist(pytester: pytest.Pytester) -> None:
 # -- the comparison itself ---------------------------------------------------------
 
 
-def _kinds() -> Iterator[processstate.Kind]:
-    yield processstate.Kind(
-        "v", lambda: 0, processstate.VALUE, lambda k, b, a: f"{b}>{a}"
+def _kinds() -> Iterator[state_kinds.Kind]:
+    yield state_kinds.Kind(
+        "v", lambda: 0, state_kinds.VALUE, lambda k, b, a: f"{b}>{a}"
     )
-    yield processstate.Kind(
-        "m", lambda: {}, processstate.MAPPING, lambda k, b, a: f"{k}:{b}>{a}"
+    yield state_kinds.Kind(
+        "m", lambda: {}, state_kinds.MAPPING, lambda k, b, a: f"{k}:{b}>{a}"
     )
-    yield processstate.Kind(
-        "g", frozenset, processstate.GROWING, lambda k, b, a: f"+{k}"
-    )
+    yield state_kinds.Kind("g", frozenset, state_kinds.GROWING, lambda k, b, a: f"+{k}")
 
 
 def test_compare_allowed_and_required() -> None:
     kinds = list(_kinds())
     before = (1, {"a": 1, "b": 1}, frozenset({1}))
     after = (2, {"a": 2, "c": 1}, frozenset({1, 2, 3}))
-    found = [c.text for c in processstate.compare(kinds, before, after)]
+    found = [c.text for c in state_kinds.compare(kinds, before, after)]
     assert found == ["1>2", "a:1>2", "b:1><missing>", "c:<missing>>1", "+2", "+3"]
     # A value equal to an allowed snapshot's (absent, for b) is no change...
     allowed = (2, {"a": 2}, frozenset({2}))
-    found = [c.text for c in processstate.compare(kinds, before, after, [allowed])]
+    found = [c.text for c in state_kinds.compare(kinds, before, after, [allowed])]
     assert found == ["c:<missing>>1", "+3"]
     # ... and with *required*, only the values it has count.
-    found = [c.text for c in processstate.compare(kinds, before, after, (), allowed)]
+    found = [c.text for c in state_kinds.compare(kinds, before, after, (), allowed)]
     assert found == ["1>2", "a:1>2", "b:1><missing>", "+2"]
-    assert processstate.compare(kinds, before, before) == []
+    assert state_kinds.compare(kinds, before, before) == []
 
 
 def test_an_unreadable_kind_is_skipped() -> None:
@@ -1068,13 +1067,13 @@ def test_an_unreadable_kind_is_skipped() -> None:
         raise ValueError
 
     kinds = [
-        processstate.Kind("broken", broken, processstate.VALUE, show),
-        processstate.Kind("shown", lambda: 0, processstate.VALUE, show),
+        state_kinds.Kind("broken", broken, state_kinds.VALUE, show),
+        state_kinds.Kind("shown", lambda: 0, state_kinds.VALUE, show),
     ]
-    state = processstate.ProcessState()
+    state = state_kinds.ProcessState()
     state.kinds, state._getters = tuple(kinds), (broken, lambda: 0)
     snapshot = state.snapshot()
-    assert snapshot == (processstate.UNREADABLE, 0)
+    assert snapshot == (state_kinds.UNREADABLE, 0)
     after = (1, 1)
-    found = processstate.compare(kinds, snapshot, after)
+    found = state_kinds.compare(kinds, snapshot, after)
     assert [(c.kind, c.text) for c in found] == [("shown", "0 -> 1")]

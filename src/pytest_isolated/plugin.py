@@ -20,14 +20,9 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated import (
-    bisect,
-    forked,
-    hooks,
-    integrations,
-    settings,
-    statecheck,
-)
+from pytest_isolated import forked, hookspecs, settings
+from pytest_isolated.adapters import integrations
+from pytest_isolated.finding import bisector, statecheck
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
 from pytest_isolated.settings import STARTUP_PATH, STARTUP_PROCESS
 
@@ -36,7 +31,7 @@ settings_key = pytest.StashKey[settings.Settings]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    pluginmanager.add_hookspecs(hooks)
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -107,7 +102,7 @@ def pytest_addoption(
     parser.addini(
         settings.JUNIT_USAGE_INI, settings.HELP_JUNIT_USAGE, type="bool", default=True
     )
-    bisect.addoption(group, parser)
+    bisector.addoption(group, parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,28 +116,28 @@ def pytest_configure(config: pytest.Config) -> None:
     if mode is not None:  # in this process only: isolated tests are not checked
         checker = statecheck.StateCheck(config, resolved, mode)
         config.pluginmanager.register(checker, statecheck.PLUGIN_NAME)
-    options = bisect.resolve(config)
+    options = bisector.resolve(config)
     if options is not None:
-        bisect.register(config, resolved, options)
+        bisector.register(config, resolved, options)
     if not resolved.disabled:
         # Imported here: a child loads nothing of the parent side.
-        from pytest_isolated.scheduler import IsolationScheduler
+        from pytest_isolated.parent.session import IsolationScheduler
 
         scheduler = IsolationScheduler(config, resolved)
         config.pluginmanager.register(scheduler, SCHEDULER_NAME)
         integrations.register_parent(config, resolved, scheduler.pytest_sessionfinish)
         if config.pluginmanager.has_plugin("xdist"):
-            from pytest_isolated import xdist  # imports pytest-xdist
+            from pytest_isolated.adapters import xdist  # imports pytest-xdist
 
             xdist.register(config, resolved, scheduler.incidents, scheduler.ledger)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     integrations.unregister(config)
-    xdist = sys.modules.get("pytest_isolated.xdist")  # imported if registered
+    xdist = sys.modules.get("pytest_isolated.adapters.xdist")  # imported if registered
     if xdist is not None:
         xdist.unregister(config)
-    bisect.unregister(config)
+    bisector.unregister(config)
     checker = config.pluginmanager.get_plugin(statecheck.PLUGIN_NAME)
     if checker is not None:
         config.pluginmanager.unregister(checker, statecheck.PLUGIN_NAME)

@@ -7,7 +7,7 @@ Precedence, from strongest to weakest: the marker's ``timeout=``, then
 ``isolated_mem_limit``/``isolated_cpu_limit``) are resolved the same way, and
 have no default.  Every error names the bad value and where it came from.
 
-Parent side; imports only :mod:`pytest_isolated.resources` (for parsing).
+Parent side; imports only :mod:`pytest_isolated.platform.resources` (for parsing).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from pytest_isolated.resources import format_bytes, parse_cpu, parse_memory
+from pytest_isolated.platform.resources import format_bytes, parse_cpu, parse_memory
 
 if TYPE_CHECKING:
     from _pytest import nodes  # only the type of iter_markers_with_node()'s nodes

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from pytest_isolated.crash import crash_phase, describe_exit, trim_stack_dump
+from pytest_isolated.parent.lost import crash_phase, describe_exit, trim_stack_dump
 
 ACCESS_VIOLATION = 0xC0000005
 SIGNED_ACCESS_VIOLATION = ACCESS_VIOLATION - 2**32  # -1073741819
@@ -128,7 +128,7 @@ DUMP = textwrap.dedent(
     Thread 0x00007f0000000002 (most recent call first):
       File "/usr/lib/python3.12/threading.py", line 355 in wait
       File "/proj/tests/helpers.py", line 8 in poll
-      File "{SITE}/pytest_isolated/child.py", line 120 in _watch
+      File "{SITE}/pytest_isolated/child/runner.py", line 120 in _watch
       File "/usr/lib/python3.12/threading.py", line 1010 in run
       File "/usr/lib/python3.12/threading.py", line 1073 in _bootstrap_inner
 
@@ -181,7 +181,7 @@ def test_trim_keeps_a_dump_without_machinery() -> None:
     [
         f'  File "{SITE}/_pytest/main.py", line 1 in f',
         f'  File "{SITE}/pluggy/_hooks.py", line 1 in f',
-        f'  File "{SITE}/pytest_isolated/child.py", line 1 in f',
+        f'  File "{SITE}/pytest_isolated/child/runner.py", line 1 in f',
         '  File "C:\\Python312\\Lib\\site-packages\\_pytest\\main.py", line 1 in f',
         '  File "C:\\Python312\\Lib\\site-packages\\pluggy\\_hooks.py", line 1 in f',
         '  File "C:\\venv\\Lib\\site-packages\\pytest_isolated\\child.py", line 1 in f',
@@ -210,8 +210,8 @@ def test_trim_a_thread_that_is_all_machinery() -> None:
     dump = "\n".join(
         [
             "Thread 0x2 (most recent call first):",
-            f'  File "{SITE}/pytest_isolated/child.py", line 1 in _dump',
-            f'  File "{SITE}/pytest_isolated/child.py", line 2 in run',
+            f'  File "{SITE}/pytest_isolated/child/runner.py", line 1 in _dump',
+            f'  File "{SITE}/pytest_isolated/child/runner.py", line 2 in run',
             "",
             "Current thread 0x1 (most recent call first):",
             '  File "/proj/test_a.py", line 2 in test_a',

@@ -3,7 +3,7 @@ time limit and exclusivity of each group."""
 
 from __future__ import annotations
 
-from pytest_isolated.grouping import Group, plan_groups
+from pytest_isolated.parent.grouping import Group, plan_groups
 from pytest_isolated.settings import Request, Timeout
 
 DEFAULT = Timeout(300.0, "the default of 300s")

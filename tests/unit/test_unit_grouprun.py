@@ -16,9 +16,9 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_isolated.grouping import Group
-from pytest_isolated.grouprun import GroupRun, Outcome
-from pytest_isolated.process import Child, Event, Exited, Garbled, Message
+from pytest_isolated.parent.grouping import Group
+from pytest_isolated.parent.grouprun import GroupRun, Outcome
+from pytest_isolated.parent.spawned import Child, Event, Exited, Garbled, Message
 from pytest_isolated.protocol import ChildSpec
 from pytest_isolated.settings import Timeout
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pytest_isolated import native
+from pytest_isolated.platform import native
 
 GDB_OUTPUT = """\
 [Thread debugging using libthread_db enabled]

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pytest_isolated import reduction
-from pytest_isolated.reduction import (
+from pytest_isolated.finding import ddmin as reduction
+from pytest_isolated.finding.ddmin import (
     FAILS_ALONE,
     FLAKY,
     NOT_REPRODUCED,

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from pytest_isolated import resources, usage
-from pytest_isolated.grouping import Group, plan_groups
-from pytest_isolated.resources import (
+from pytest_isolated.parent import usage
+from pytest_isolated.parent.grouping import Group, plan_groups
+from pytest_isolated.platform import resources
+from pytest_isolated.platform.resources import (
     MIB,
     Usage,
     format_bytes,

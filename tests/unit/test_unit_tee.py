@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_isolated.process import OutputTee
+from pytest_isolated.parent.spawned import OutputTee
 from pytest_isolated.protocol import PHASE_MARK
 
 

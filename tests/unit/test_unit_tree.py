@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pytest_isolated import tree
+from pytest_isolated.platform import tree
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="/proc and prctl are Linux's"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from pytest_isolated import winjob
+from pytest_isolated.platform import winjob
 
 
 def test_a_childs_job_ends_every_process_when_it_closes() -> None:

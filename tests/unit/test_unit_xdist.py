@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pytest_isolated import _compat
-from pytest_isolated.xdist import merge_units
+from pytest_isolated.adapters.xdist import merge_units
 
 
 def by_file(nodeid: str) -> str:

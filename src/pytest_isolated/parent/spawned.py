@@ -11,7 +11,7 @@ Under ``-s`` (POSIX) they are pipes that the event reader passes on to the
 terminal, keeping the tail of the current phase (:class:`OutputTee`).
 Deadlines are kept by one :class:`Watchdog`.
 
-Children forked from a template are in :mod:`pytest_isolated.forkclient`.
+Children forked from a template are in :mod:`pytest_isolated.parent.forks`.
 Imports :mod:`pytest_isolated.protocol` and :mod:`pytest_isolated._compat`.
 """
 
@@ -35,7 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_isolated import _compat, native, tree, winjob
+from pytest_isolated import _compat
+from pytest_isolated.platform import native, tree, winjob
+from pytest_isolated.platform.resources import Usage, usage_of
 from pytest_isolated.protocol import (
     PHASE_MARK,
     STDERR_FILE,
@@ -45,7 +47,6 @@ from pytest_isolated.protocol import (
     decode_event,
     read_tail,
 )
-from pytest_isolated.resources import Usage, usage_of
 
 #: Longest event line accepted; a longer one is treated as corrupt.
 MAX_LINE = 512 * 1024 * 1024
@@ -686,7 +687,7 @@ def _bootstrap(path0: str) -> str:
     return (
         f"import sys; sys.path[0] = {path0!r}; sys.path.insert(0, {package_parent!r}); "
         "import pytest_isolated; del sys.path[0]; "
-        "from pytest_isolated.bootstrap import main; sys.exit(main())"
+        "from pytest_isolated.child.entry import main; sys.exit(main())"
     )
 
 

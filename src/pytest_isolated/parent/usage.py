@@ -13,7 +13,7 @@ has a figure.  From those:
 * ``--isolated-parallel=auto`` starts a group only while the memory available
   holds its last measured peak (kept in the cache).
 
-Imports :mod:`pytest_isolated.resources` and :mod:`pytest_isolated.settings`.
+Imports :mod:`pytest_isolated.platform.resources` and :mod:`pytest_isolated.settings`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_isolated.resources import MIB, Usage, format_bytes, memory_available
+from pytest_isolated.platform.resources import (
+    MIB,
+    Usage,
+    format_bytes,
+    memory_available,
+)
+from pytest_isolated.platform.winjob import ERROR_NOT_ENOUGH_QUOTA
 from pytest_isolated.settings import JUNIT_USAGE_INI
-from pytest_isolated.winjob import ERROR_NOT_ENOUGH_QUOTA
 
 if TYPE_CHECKING:
-    from pytest_isolated.grouping import Group
+    from pytest_isolated.parent.grouping import Group
 
 #: Cache key of the peaks measured, by group name.
 CACHE_KEY = "isolated/peaks"

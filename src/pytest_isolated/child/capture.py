@@ -27,7 +27,7 @@ from typing import IO, Any
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.dumps import Dumps
+from pytest_isolated.child.stacks import Dumps
 from pytest_isolated.protocol import PHASE_MARK, STDERR_FILE, STDOUT_FILE, read_tail
 
 #: The largest captured section a phase reports (the tail is kept).

@@ -2,12 +2,12 @@
 
 ``pytest_runtest_protocol`` is taken over for isolated tests only.  When the
 first test of a group comes up, the group's subprocess starts with the whole
-group (:mod:`pytest_isolated.pool`); each test's reports are then re-emitted,
+group (:mod:`pytest_isolated.parent.pool`); each test's reports are then re-emitted,
 in the session's run order, through the normal ``logstart`` / ``logreport`` /
 ``logfinish`` hooks, so that the terminal, JUnit XML, ``--lf``, ``-x`` and
 third-party reporters see a normal test.  If the subprocess crashes or times
 out, the test it was running fails with the cause
-(:mod:`pytest_isolated.grouprun`), and the group's remaining tests continue in
+(:mod:`pytest_isolated.parent.grouprun`), and the group's remaining tests continue in
 a fresh subprocess: every test gets exactly one real outcome.
 
 Imports the parent-side modules ``_compat``, ``grouping``, ``grouprun``,
@@ -22,9 +22,9 @@ import sys
 
 import pytest
 
-from pytest_isolated import _compat, tree
-from pytest_isolated.grouping import Group, plan_groups
-from pytest_isolated.grouprun import (
+from pytest_isolated import _compat
+from pytest_isolated.parent.grouping import Group, plan_groups
+from pytest_isolated.parent.grouprun import (
     GroupRun,
     Incident,
     LogLines,
@@ -33,10 +33,11 @@ from pytest_isolated.grouprun import (
     TerminalText,
     XmlRecord,
 )
-from pytest_isolated.pool import Pool
-from pytest_isolated.process import Child, Message
+from pytest_isolated.parent.pool import Pool
+from pytest_isolated.parent.spawned import Child, Message
+from pytest_isolated.parent.usage import UsageLedger
+from pytest_isolated.platform import tree
 from pytest_isolated.settings import Settings, request_of
-from pytest_isolated.usage import UsageLedger
 
 
 class IsolationScheduler:

@@ -4,7 +4,7 @@ A :class:`GroupRun` takes the messages of the group's current child, one
 ``on_<event>`` method per event of :mod:`pytest_isolated.protocol`, and turns
 them into one :class:`Outcome` per test: the reports and warnings the parent
 re-emits.  When the child dies, times out or breaks the protocol, the test it
-was running gets a report that says why (:mod:`pytest_isolated.crash`); the
+was running gets a report that says why (:mod:`pytest_isolated.parent.lost`); the
 tests it never reached wait for a fresh child.  The run holds no reference to
 the scheduler: :meth:`GroupRun.handle` returns what happened, and the
 scheduler decides what follows.
@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated import _compat, usage
-from pytest_isolated.crash import (
+from pytest_isolated import _compat
+from pytest_isolated.parent import usage
+from pytest_isolated.parent.grouping import Group
+from pytest_isolated.parent.lost import (
     Cause,
     Phase,
     describe_exit,
@@ -30,8 +32,8 @@ from pytest_isolated.crash import (
     not_run_reports,
     trim_stack_dump,
 )
-from pytest_isolated.grouping import Group
-from pytest_isolated.process import Child, Event, Exited, Garbled, Message
+from pytest_isolated.parent.spawned import Child, Event, Exited, Garbled, Message
+from pytest_isolated.platform.resources import Usage, oom_kills
 from pytest_isolated.protocol import (
     CRASH_FILE,
     STDERR_FILE,
@@ -41,7 +43,6 @@ from pytest_isolated.protocol import (
     read_tail,
     warning_from_wire,
 )
-from pytest_isolated.resources import Usage, oom_kills
 
 #: How much of a crashed child's stdout/stderr the report shows.
 CRASH_OUTPUT_BYTES = 1024 * 1024

@@ -6,9 +6,9 @@ group on its stdin.  Each command makes it hand a ready fork the group's spec;
 the fork reports like a spawned child, on a FIFO of its own
 (:class:`ForkedChild`).  The template's own events (collected, spare, forked,
 fork_exited) are passed here by the pool.  The template side is
-:mod:`pytest_isolated.forkserver`.
+:mod:`pytest_isolated.child.forkserver`.
 
-Imports :mod:`pytest_isolated.process` and :mod:`pytest_isolated.protocol`.
+Imports :mod:`pytest_isolated.parent.spawned` and :mod:`pytest_isolated.protocol`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 
-from pytest_isolated.process import (
+from pytest_isolated.parent.spawned import (
     DRAIN_SECONDS,
     Child,
     Event,
@@ -31,6 +31,7 @@ from pytest_isolated.process import (
     SpawnedChild,
     Watchdog,
 )
+from pytest_isolated.platform.resources import Usage
 from pytest_isolated.protocol import (
     EV_COLLECTED,
     EV_FORK_EXITED,
@@ -43,7 +44,6 @@ from pytest_isolated.protocol import (
     STDOUT_FILE,
     ChildSpec,
 )
-from pytest_isolated.resources import Usage
 
 
 class ForkedChild(Child):

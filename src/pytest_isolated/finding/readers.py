@@ -1,4 +1,4 @@
-"""The get functions of :mod:`pytest_isolated.processstate`: each reads one
+"""The get functions of :mod:`pytest_isolated.finding.kinds`: each reads one
 kind of process state, cheaply (a snapshot is taken twice per test).
 Imports only ``_compat``, where the private reads that keep it cheap live.
 """

@@ -1,8 +1,8 @@
 """The probes of ``--isolated-bisect``: fresh subprocesses that run some
 tests, then a failed one, and tell whether it failed again.
 
-Each probe is a :class:`~pytest_isolated.grouprun.GroupRun` of a group made
-for it, in a :class:`~pytest_isolated.pool.Pool` of the bisect's own: forked
+Each probe is a :class:`~pytest_isolated.parent.grouprun.GroupRun` of a group made
+for it, in a :class:`~pytest_isolated.parent.pool.Pool` of the bisect's own: forked
 from a template that collected every test a probe may run (where forking is
 safe), else pre-started.  Outcomes are read here and never re-emitted.
 Every child starts from the environment and working directory the session
@@ -21,12 +21,12 @@ import time
 
 import pytest
 
-from pytest_isolated.grouping import Group
-from pytest_isolated.grouprun import GroupRun
-from pytest_isolated.pool import TEMPLATE_LIMIT, Pool, Start
-from pytest_isolated.process import Event
+from pytest_isolated.finding.ddmin import OutOfBudget
+from pytest_isolated.parent.grouping import Group
+from pytest_isolated.parent.grouprun import GroupRun
+from pytest_isolated.parent.pool import TEMPLATE_LIMIT, Pool, Start
+from pytest_isolated.parent.spawned import Event
 from pytest_isolated.protocol import EV_LOGSTART
-from pytest_isolated.reduction import OutOfBudget
 from pytest_isolated.settings import Settings, Timeout
 
 

@@ -6,15 +6,16 @@ failed.  At the end of the session (``pytest_sessionfinish``, so that the JSON
 file is written whatever the verbosity), each failed test (the *victim*) is
 probed: a probe is a fresh subprocess that runs some of the tests that ran
 before the victim in its process, in their original order, then the victim
-(:mod:`pytest_isolated.reduction` decides which, and what the answers mean).
+(:mod:`pytest_isolated.finding.ddmin` decides which, and what the answers mean).
 
-Probes are run by the plugin's own machinery: a :class:`~pytest_isolated.pool.Pool`
-of their own (forked from a template where that is safe, so that a probe costs
-milliseconds), and a :class:`~pytest_isolated.grouprun.GroupRun` each, whose
-outcomes are read here and never re-emitted: the terminal, JUnit XML and
-``--lf`` see the session's outcomes only.  Every probe starts from the
-environment, working directory and ``sys.path`` of the session's start, not
-from what the tests left in pytest's process.
+Probes are run by the plugin's own machinery: a
+:class:`~pytest_isolated.parent.pool.Pool` of their own (forked from a template
+where that is safe, so that a probe costs milliseconds), and a
+:class:`~pytest_isolated.parent.grouprun.GroupRun` each, whose outcomes are
+read here and never re-emitted: the terminal, JUnit XML and ``--lf`` see the
+session's outcomes only. Every probe starts from the environment, working
+directory and ``sys.path`` of the session's start, not from what the tests left
+in pytest's process.
 
 Under pytest-xdist each worker bisects the tests that ran on it (the run order
 is per worker) and sends its verdicts home in ``workeroutput``; the
@@ -37,8 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_isolated.grouping import Group, plan_groups
-from pytest_isolated.reduction import (
+from pytest_isolated.finding.ddmin import (
     BUDGET_EXHAUSTED,
     FAILS_ALONE,
     FLAKY,
@@ -48,6 +48,7 @@ from pytest_isolated.reduction import (
     Verdict,
     diagnose,
 )
+from pytest_isolated.parent.grouping import Group, plan_groups
 from pytest_isolated.settings import (
     STARTUP_PROCESS,
     Settings,
@@ -57,7 +58,7 @@ from pytest_isolated.settings import (
 )
 
 if TYPE_CHECKING:
-    from pytest_isolated.probes import Prober
+    from pytest_isolated.finding.probes import Prober
 
 OPTION = "--isolated-bisect"
 INI = "isolated_bisect"
@@ -274,7 +275,9 @@ class Bisector:
         ]
         if not victims:
             return
-        from pytest_isolated.probes import Prober  # starts subprocesses: parent only
+        from pytest_isolated.finding.probes import (
+            Prober,  # starts subprocesses: parent only
+        )
 
         prober = Prober(
             self.config, self.settings, self.env, self.cwd, self.options.budget

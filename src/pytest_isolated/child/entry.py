@@ -25,18 +25,19 @@ from pathlib import Path
 
 import pytest
 
-from pytest_isolated import _compat, tree
-from pytest_isolated.channel import Channel, open_channel
-from pytest_isolated.child import ChildPlugin
-from pytest_isolated.dumps import Dumps
-from pytest_isolated.passthrough import TerminalTap
+from pytest_isolated import _compat
+from pytest_isolated.child.capture import flush_std_streams
+from pytest_isolated.child.channel import Channel, open_channel
+from pytest_isolated.child.passthrough import TerminalTap
+from pytest_isolated.child.runner import ChildPlugin
+from pytest_isolated.child.stacks import Dumps
+from pytest_isolated.platform import tree
 from pytest_isolated.protocol import (
     EV_FINISHED,
     EV_INTERNAL_ERROR,
     EV_STARTED,
     ChildSpec,
 )
-from pytest_isolated.stdio import flush_std_streams
 
 
 def main() -> int:

@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_isolated import _compat, tree
+from pytest_isolated import _compat
+from pytest_isolated.platform import tree
+from pytest_isolated.platform.resources import usage_of
 from pytest_isolated.protocol import (
     CACHE_DIR,
     EV_FORK_EXITED,
@@ -50,10 +52,9 @@ from pytest_isolated.protocol import (
     STDOUT_FILE,
     ChildSpec,
 )
-from pytest_isolated.resources import usage_of
 
 if TYPE_CHECKING:
-    from pytest_isolated.child import ChildPlugin
+    from pytest_isolated.child.runner import ChildPlugin
 
 
 class ForkServer:

@@ -13,7 +13,7 @@ pytest-rerunfailures
     A test whose subprocess died runs again in a fresh one while its reruns,
     ``--only-rerun``, ``--rerun-except`` and ``condition=`` allow
     (``pytest_isolated_crash``).  The filters see the crash as a
-    :class:`~pytest_isolated.crash.SubprocessDied` exception whose text is
+    :class:`~pytest_isolated.parent.lost.SubprocessDied` exception whose text is
     the cause (``CRASHED with signal 11 (SIGSEGV)``).
 
 pytest-randomly
@@ -41,7 +41,7 @@ from typing import Any
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.crash import Cause, SubprocessDied
+from pytest_isolated.parent.lost import Cause, SubprocessDied
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME, EV_PLUGIN_TIMEOUT
 from pytest_isolated.settings import Settings, request_of
 

@@ -46,11 +46,11 @@ from xdist.scheduler import (  # type: ignore[import-untyped]
 from xdist.workermanage import WorkerController  # type: ignore[import-untyped]
 
 from pytest_isolated import _compat
-from pytest_isolated.crash import Cause
-from pytest_isolated.grouprun import Incident
-from pytest_isolated.resources import Usage
+from pytest_isolated.parent.grouprun import Incident
+from pytest_isolated.parent.lost import Cause
+from pytest_isolated.parent.usage import UsageLedger
+from pytest_isolated.platform.resources import Usage
 from pytest_isolated.settings import Settings, request_of
-from pytest_isolated.usage import UsageLedger
 
 PLUGIN_NAME = "pytest-isolated-xdist"
 

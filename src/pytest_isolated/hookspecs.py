@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_isolated.crash import Cause
+    from pytest_isolated.parent.lost import Cause
 
 
 @pytest.hookspec(firstresult=True)

@@ -1,8 +1,8 @@
 """Parent side: the children, however they start, and every message they send.
 
 The pool makes a child for each group by the group's start method: a fork of
-the template (:mod:`pytest_isolated.forkclient`), the pre-started spare
-interpreter, or a freshly spawned one (:mod:`pytest_isolated.process`).  It
+the template (:mod:`pytest_isolated.parent.forks`), the pre-started spare
+interpreter, or a freshly spawned one (:mod:`pytest_isolated.parent.spawned`).  It
 writes each child's spec, owns the one inbox all children report to, handles
 the template's own messages, and reaps children once their group is done.
 When the template cannot serve a group, the group is spawned and the reason
@@ -29,10 +29,10 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated import _compat, tree
-from pytest_isolated.forkclient import ForkedChild, ForkTemplate
-from pytest_isolated.grouping import Group
-from pytest_isolated.process import (
+from pytest_isolated import _compat
+from pytest_isolated.parent.forks import ForkedChild, ForkTemplate
+from pytest_isolated.parent.grouping import Group
+from pytest_isolated.parent.spawned import (
     Child,
     Exited,
     Inbox,
@@ -40,6 +40,7 @@ from pytest_isolated.process import (
     SpawnedChild,
     Watchdog,
 )
+from pytest_isolated.platform import tree
 from pytest_isolated.protocol import CACHE_DIR, LOG_FILE, ChildSpec
 from pytest_isolated.settings import STARTUP_PATH, Settings
 

@@ -1,13 +1,13 @@
 """Child side: the plugin that runs exactly one group's tests in the child.
 
-Registered by :mod:`pytest_isolated.bootstrap` in the child's ``pytest.main()``,
+Registered by :mod:`pytest_isolated.child.entry` in the child's ``pytest.main()``,
 which runs with the parent's own command line, so that every plugin and
 conftest hook behaves as in the parent.  What the child must not do, it is
 stopped from doing here: it collects only the group's files, runs only the
 group's tests in the parent's order, writes no session output (JUnit XML,
 cache, terminal), starts no workers and no debugger.  Everything it learns
 goes to the parent as events.  A fork template runs no test: it collects, then
-serves forks (:mod:`pytest_isolated.forkserver`), each of which comes back
+serves forks (:mod:`pytest_isolated.child.forkserver`), each of which comes back
 here to run its group like a spawned child.
 
 Imports only the child-side modules of the package and ``protocol``.
@@ -24,10 +24,19 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_isolated import _compat, passthrough, tree
-from pytest_isolated.channel import Channel
-from pytest_isolated.dumps import Dumps
-from pytest_isolated.passthrough import TerminalTap
+from pytest_isolated import _compat
+from pytest_isolated.child import passthrough
+from pytest_isolated.child.capture import LogFileTail, PhaseCapture
+from pytest_isolated.child.channel import Channel
+from pytest_isolated.child.passthrough import TerminalTap
+from pytest_isolated.child.stacks import Dumps
+from pytest_isolated.platform import tree
+from pytest_isolated.platform.resources import (
+    Usage,
+    apply_limits,
+    group_baseline,
+    own_usage,
+)
 from pytest_isolated.protocol import (
     CHILD_PLUGIN_NAME,
     EV_COLLECT_ERROR,
@@ -44,13 +53,6 @@ from pytest_isolated.protocol import (
     ChildSpec,
     warning_to_wire,
 )
-from pytest_isolated.resources import (
-    Usage,
-    apply_limits,
-    group_baseline,
-    own_usage,
-)
-from pytest_isolated.stdio import LogFileTail, PhaseCapture
 
 if TYPE_CHECKING:
     import warnings
@@ -219,7 +221,7 @@ class ChildPlugin:
         for nodeid in self.spec.nodeids:
             self._adopt_xdist_group_id(nodeid)
         if self.spec.template:
-            from pytest_isolated.forkserver import ForkServer
+            from pytest_isolated.child.forkserver import ForkServer
 
             assert self.commands is not None
             missing = [n for n in self.spec.nodeids if n not in self.collected]

@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated.processstate import Change, ProcessState, Snapshot, compare
+from pytest_isolated.finding.kinds import Change, ProcessState, Snapshot, compare
 from pytest_isolated.settings import Settings, _from_ini, request_of
 
 OPTION = "--isolated-check-state"

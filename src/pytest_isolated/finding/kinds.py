@@ -6,7 +6,7 @@ file descriptors, files in the temporary directory, ...) with a cheap get
 function, how two values compare and how a change reads, in the manner of
 CPython's ``test.libregrtest.save_env``.  :func:`compare` turns two
 snapshots into :class:`Change` records.  Used by
-:mod:`pytest_isolated.statecheck`; imports only ``stateprobes``.
+:mod:`pytest_isolated.finding.statecheck`; imports only ``stateprobes``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from pytest_isolated.stateprobes import (
+from pytest_isolated.finding.readers import (
     _DECIMAL_FIELDS,
     _asyncio,
     _Children,
