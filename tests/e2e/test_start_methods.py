@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from processes import alive, wait_for
+from helpers.processes import alive, wait_for
 
 posix_only = pytest.mark.skipif(
     sys.platform == "win32",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from processes import alive, interrupt, pytest_until_ready
+from helpers.processes import alive, interrupt, pytest_until_ready
 
 posix_only = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals do not exist on Windows"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from processes import alive, interrupt, pytest_until_ready
+from helpers.processes import alive, interrupt, pytest_until_ready
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-RUNNER = Path(__file__).resolve().parent.parent / "migration" / "run.py"
+RUNNER = Path(__file__).resolve().parents[2] / "migration" / "run.py"
 
 
 @pytest.mark.slow

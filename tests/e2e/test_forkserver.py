@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from processes import alive
+from helpers.processes import alive
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "fork"), reason="os.fork() does not exist on Windows"
