@@ -22,10 +22,10 @@ import time
 import pytest
 
 from pytest_isolated.finding.ddmin import OutOfBudget
+from pytest_isolated.parent.events import Event
 from pytest_isolated.parent.grouping import Group
 from pytest_isolated.parent.grouprun import GroupRun
 from pytest_isolated.parent.pool import TEMPLATE_LIMIT, Pool, Start
-from pytest_isolated.parent.spawned import Event
 from pytest_isolated.protocol import EV_LOGSTART
 from pytest_isolated.settings import Settings, Timeout
 
@@ -85,7 +85,7 @@ class Prober:
             self.count, victim.nodeid, [*tests, victim], Timeout(limit, "the bisect")
         )
         run = GroupRun(self.config, group)
-        child = self.pool.child_for(group, run.pending, spare=True)
+        child = self.pool.child_for(group, run.pending, prestart_next=True)
         spec = self.pool.specs.make(
             child, run.pending, basetemp=f"isolated-bisect-{self.count}", timeout=limit
         )

@@ -4,11 +4,9 @@ The template (:class:`ForkTemplate`) is a spawned child that configured pytest
 and collected every test that may be forked, then waits for one command per
 group on its stdin.  Each command makes it hand a ready fork the group's spec;
 the fork reports like a spawned child, on a FIFO of its own
-(:class:`ForkedChild`).  The template's own events (collected, spare, forked,
-fork_exited) are passed here by the pool.  The template side is
-:mod:`pytest_isolated.child.forkserver`.
-
-Imports :mod:`pytest_isolated.parent.spawned` and :mod:`pytest_isolated.protocol`.
+(:class:`ForkedHandle`).  The template's own events (collected; spare: a
+fork stands ready; forked; fork_exited) are passed here by the pool.  The
+template side is :mod:`pytest_isolated.child.forkserver`.
 """
 
 from __future__ import annotations
@@ -20,17 +18,11 @@ import signal
 import threading
 import time
 
-from pytest_isolated.parent.spawned import (
-    DRAIN_SECONDS,
-    Child,
-    Event,
-    Exited,
-    Inbox,
-    Message,
-    OutputTee,
-    SpawnedChild,
-    Watchdog,
-)
+from pytest_isolated.parent.events import DRAIN_SECONDS, Event, Exited, Inbox, Message
+from pytest_isolated.parent.handle import ChildHandle
+from pytest_isolated.parent.spawned import SpawnedHandle
+from pytest_isolated.parent.tee import OutputTee
+from pytest_isolated.parent.watchdog import Watchdog
 from pytest_isolated.platform.resources import Usage
 from pytest_isolated.protocol import (
     EV_COLLECTED,
@@ -46,7 +38,7 @@ from pytest_isolated.protocol import (
 )
 
 
-class ForkedChild(Child):
+class ForkedHandle(ChildHandle):
     """A group's child forked from a :class:`ForkTemplate` (POSIX only).
 
     It reports like a spawned child: events on a FIFO of its own, output in
@@ -79,7 +71,7 @@ class ForkedChild(Child):
             # Under -s: the fork's fds 1 and 2.  Opened for reading and
             # writing, which never blocks: the fork may die before it opens
             # them.  So they never end by themselves; they end with the
-            # fork's events (Child.tees_end_with_events).
+            # fork's events (EventReader.tees_end_with_events).
             for name, fifo, target in (
                 (STDOUT_FILE, STDOUT_FIFO, 1),
                 (STDERR_FILE, STDERR_FIFO, 2),
@@ -87,7 +79,7 @@ class ForkedChild(Child):
                 os.mkfifo(self.workdir / fifo)
                 source = os.open(self.workdir / fifo, os.O_RDWR | os.O_NONBLOCK)
                 self.tees.append(OutputTee(name, source, target))
-            self.tees_end_with_events = True
+            self.events.tees_end_with_events = True
         self._reader = threading.Thread(
             target=self._open_and_read, name="pytest-isolated-reader", daemon=True
         )
@@ -95,7 +87,7 @@ class ForkedChild(Child):
 
     def _open_and_read(self) -> None:
         # Blocks until the fork opens its end (or close() opens it to give up).
-        self._read(os.open(self.events_path, os.O_RDONLY))
+        self.events.read(os.open(self.events_path, os.O_RDONLY))
 
     def start(self, spec: ChildSpec) -> None:
         """Ask the template to fork; the deadline starts when the fork exists."""
@@ -122,14 +114,13 @@ class ForkedChild(Child):
         self.usage = usage
         self._cancel_deadline()
         self._exited.set()
-        if self._reader_done.is_set():
+        if self.events.done.is_set():
             self._send_exit()
         else:
             self._unblock_reader()
             self.watchdog.after(DRAIN_SECONDS, self._send_exit)
 
-    def _reader_finished(self) -> None:
-        self._reader_done.set()
+    def _events_finished(self) -> None:
         if self._exited.is_set():
             self._send_exit()
 
@@ -177,7 +168,7 @@ class ForkedChild(Child):
 class ForkTemplate:
     """A spawned child that collected the tests to fork and forks on demand."""
 
-    def __init__(self, child: SpawnedChild, spec: ChildSpec) -> None:
+    def __init__(self, child: SpawnedHandle, spec: ChildSpec) -> None:
         self.child = child
         self.capture = child.capture
         self.tee = bool(child.tees)
@@ -185,10 +176,10 @@ class ForkTemplate:
         #: Why the template cannot fork (dead, unsafe), once it cannot.
         self.refusal: str | None = None
         #: Whether a fork stands ready for the next command (None: not known yet).
-        self.spare: bool | None = None
+        self.fork_ready: bool | None = None
         self.collected: set[str] = set()
-        self.by_workdir: dict[str, ForkedChild] = {}
-        self.by_pid: dict[int, ForkedChild] = {}
+        self.by_workdir: dict[str, ForkedHandle] = {}
+        self.by_pid: dict[int, ForkedHandle] = {}
         self._nodeids = spec.nodeids
         #: The deadline of its collection, in seconds.
         self.limit = spec.timeout or 0.0
@@ -199,11 +190,11 @@ class ForkTemplate:
     @property
     def settled(self) -> bool:
         """Whether the template has said if it can fork the next group."""
-        return self.refusal is not None or (self.ready and self.spare is not None)
+        return self.refusal is not None or (self.ready and self.fork_ready is not None)
 
-    def fork(self, forked: ForkedChild, spec: ChildSpec) -> None:
+    def fork(self, forked: ForkedHandle, spec: ChildSpec) -> None:
         self.by_workdir[str(forked.workdir)] = forked
-        self.spare = None  # the template makes the next one and says so
+        self.fork_ready = None  # the template makes the next one and says so
         try:
             self.stdin.write(spec.to_json())
             self.stdin.flush()
@@ -220,8 +211,8 @@ class ForkTemplate:
                 self.ready = True
                 self.child.disarm()  # collected in time: it may live on
             elif message.name == EV_SPARE:
-                self.spare = bool(fields["ok"])
-                if not self.spare and self.refusal is None:
+                self.fork_ready = bool(fields["ok"])
+                if not self.fork_ready and self.refusal is None:
                     self.refusal = str(fields["reason"])
             elif message.name == EV_FORKED:
                 forked = self.by_workdir.pop(fields["workdir"], None)
@@ -261,7 +252,7 @@ class ForkTemplate:
     def can_run(self, nodeids: list[str]) -> bool:
         return (
             self.refusal is None
-            and bool(self.spare)
+            and bool(self.fork_ready)
             and all(n in self.collected for n in nodeids)
         )
 

@@ -23,7 +23,9 @@ import pytest
 
 from pytest_isolated import _compat
 from pytest_isolated.parent import usage
+from pytest_isolated.parent.events import Event, Exited, Garbled, Message
 from pytest_isolated.parent.grouping import Group
+from pytest_isolated.parent.handle import ChildHandle
 from pytest_isolated.parent.lost import (
     Cause,
     Phase,
@@ -32,7 +34,6 @@ from pytest_isolated.parent.lost import (
     not_run_reports,
     trim_stack_dump,
 )
-from pytest_isolated.parent.spawned import Child, Event, Exited, Garbled, Message
 from pytest_isolated.platform.resources import Usage, oom_kills
 from pytest_isolated.protocol import (
     CRASH_FILE,
@@ -108,7 +109,7 @@ class Step:
     """What handling one message led to."""
 
     #: The child is done with the group (every result is in, or it is gone).
-    release: Child | None = None
+    release: ChildHandle | None = None
     incident: Incident | None = None
 
 
@@ -120,7 +121,7 @@ class GroupRun:
         self.group = group
         self.pending: list[pytest.Item] = list(group.items)
         self.done: dict[pytest.Item, Outcome] = {}
-        self.child: Child | None = None
+        self.child: ChildHandle | None = None
         self.attempt = 0
         #: (reason, returncode) of a pytest.exit() in the child (reason None:
         #: KeyboardInterrupt): the parent's session ends the same way.
@@ -146,7 +147,7 @@ class GroupRun:
         suffix = "" if self.attempt == 0 else f"-{self.attempt + 1}"
         return f"isolated-{self.group.index}{suffix}"
 
-    def attach(self, child: Child, spec: ChildSpec) -> None:
+    def attach(self, child: ChildHandle, spec: ChildSpec) -> None:
         """Give *child* the group's remaining tests (named in *spec*)."""
         if self.attempt:
             self.spent.append(self.now.used)
@@ -362,11 +363,11 @@ class GroupRun:
         reports = not_run_reports(item, cause, f"the test {headline}")
         self._finish(item, Outcome(list(reports), time.time()))
 
-    def release(self) -> Child | None:
+    def release(self) -> ChildHandle | None:
         child, self.child = self.child, None
         return child
 
-    def stop(self) -> Child | None:
+    def stop(self) -> ChildHandle | None:
         """Kill the subprocess (the session is ending early)."""
         if self.child is not None:
             self.child.kill()
@@ -377,7 +378,7 @@ class GroupRun:
 class Attempt:
     """One child's attempt at a group: its state, and what explains its end."""
 
-    child: Child
+    child: ChildHandle
     group: Group[pytest.Item]
     collected: bool = False
     running: Outcome | None = None
@@ -480,7 +481,11 @@ def _rebuild(config: pytest.Config, data: dict[str, Any]) -> Any:
 
 
 def _lost_reports(
-    item: pytest.Item, outcome: Outcome, child: Child, cause: Cause, phase: Phase | None
+    item: pytest.Item,
+    outcome: Outcome,
+    child: ChildHandle,
+    cause: Cause,
+    phase: Phase | None,
 ) -> list[pytest.TestReport]:
     """The reports that end *item*, whose child died: with what it printed."""
     sections = []

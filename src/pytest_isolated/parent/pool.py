@@ -1,7 +1,7 @@
 """Parent side: the children, however they start, and every message they send.
 
 The pool makes a child for each group by the group's start method: a fork of
-the template (:mod:`pytest_isolated.parent.forks`), the pre-started spare
+the template (:mod:`pytest_isolated.parent.forks`), the pre-started
 interpreter, or a freshly spawned one (:mod:`pytest_isolated.parent.spawned`).  It
 writes each child's spec, owns the one inbox all children report to, handles
 the template's own messages, and reaps children once their group is done.
@@ -30,16 +30,12 @@ from typing import Any
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.parent.forks import ForkedChild, ForkTemplate
+from pytest_isolated.parent.events import Exited, Inbox, Message
+from pytest_isolated.parent.forks import ForkedHandle, ForkTemplate
 from pytest_isolated.parent.grouping import Group
-from pytest_isolated.parent.spawned import (
-    Child,
-    Exited,
-    Inbox,
-    Message,
-    SpawnedChild,
-    Watchdog,
-)
+from pytest_isolated.parent.handle import ChildHandle
+from pytest_isolated.parent.spawned import SpawnedHandle
+from pytest_isolated.parent.watchdog import Watchdog
 from pytest_isolated.platform import tree
 from pytest_isolated.protocol import CACHE_DIR, LOG_FILE, ChildSpec
 from pytest_isolated.settings import STARTUP_PATH, Settings
@@ -91,15 +87,15 @@ class Pool:
         self.path0 = next((p for p in self.specs.startup_path if p not in added), "")
         self.inbox: Inbox = queue.Queue()
         self.watchdog = Watchdog()
-        self.spare: SpawnedChild | None = None
+        self.prestarted: SpawnedHandle | None = None
         self.template: ForkTemplate | None = None
-        self.retired: list[Child] = []
+        self.retired: list[ChildHandle] = []
         self.children_started = 0
         self.child_seconds = 0.0
         self._told: set[str] = set()
         #: Messages of running groups that came while the pool waited for
         #: the template: handed out first, in their order.
-        self._held: collections.deque[tuple[Child, Message]] = collections.deque()
+        self._held: collections.deque[tuple[ChildHandle, Message]] = collections.deque()
         #: Whether this process became a subreaper for the session.
         self._subreaper = False
 
@@ -140,28 +136,32 @@ class Pool:
         self.template = ForkTemplate(child, spec)
 
     def child_for(
-        self, group: Group[pytest.Item], pending: list[pytest.Item], *, spare: bool
-    ) -> Child:
+        self,
+        group: Group[pytest.Item],
+        pending: list[pytest.Item],
+        *,
+        prestart_next: bool,
+    ) -> ChildHandle:
         """A child for the rest of *group*: forked, pre-started or spawned;
-        with *spare*, the next interpreter is started ahead (prestart)."""
+        with *prestart_next*, the next interpreter is started ahead (prestart)."""
         method = self.method(group)
-        child: Child | None = None
+        child: ChildHandle | None = None
         if method == "fork":
             child = self._forked([item.nodeid for item in pending])
         if child is None:
-            child = self._take_spare() or self._spawn()
-        if spare and method == "prestart" and self.spare is None:
-            self.spare = self._spawn()
+            child = self._take_prestarted() or self._spawn()
+        if prestart_next and method == "prestart" and self.prestarted is None:
+            self.prestarted = self._spawn()
         return child
 
     def no_more_groups(self) -> None:
-        """Every group has started: a spare interpreter would wait in vain."""
-        if self.spare is not None:
-            self.spare.kill()
-            self.retired.append(self.spare)
-            self.spare = None
+        """Every group has started: a pre-started interpreter would wait in vain."""
+        if self.prestarted is not None:
+            self.prestarted.kill()
+            self.retired.append(self.prestarted)
+            self.prestarted = None
 
-    def _forked(self, nodeids: list[str]) -> ForkedChild | None:
+    def _forked(self, nodeids: list[str]) -> ForkedHandle | None:
         """A fork of the template, once it has said whether it can make one."""
         template = self.template
         if template is None:
@@ -176,7 +176,7 @@ class Pool:
             self._tell(template.refusal or "the template did not collect the group")
             return None
         self.children_started += 1
-        return ForkedChild(self.inbox, self.watchdog, template, self._environment())
+        return ForkedHandle(self.inbox, self.watchdog, template, self._environment())
 
     def _tell(self, reason: str) -> None:
         """Say once per session why groups that would fork are spawned."""
@@ -201,10 +201,10 @@ class Pool:
             }
         )
 
-    def _spawn(self) -> SpawnedChild:
+    def _spawn(self) -> SpawnedHandle:
         self._adopt_orphans()
         self.children_started += 1
-        return SpawnedChild(
+        return SpawnedHandle(
             self.inbox,
             self.watchdog,
             self.capture,
@@ -216,20 +216,20 @@ class Pool:
     def _environment(self) -> dict[str, str]:
         return child_environment(None if self.start is None else self.start.env)
 
-    def _take_spare(self) -> SpawnedChild | None:
+    def _take_prestarted(self) -> SpawnedHandle | None:
         """The pre-started interpreter, if it can pass for a fresh one."""
-        spare, self.spare = self.spare, None
-        if spare is None:
+        child, self.prestarted = self.prestarted, None
+        if child is None:
             return None
-        if spare.alive() and _startup_environment(spare.env) == _startup_environment(
+        if child.alive() and _startup_environment(child.env) == _startup_environment(
             self._environment()
         ):
-            return spare
-        spare.kill()
-        self.retired.append(spare)
+            return child
+        child.kill()
+        self.retired.append(child)
         return None
 
-    def next_message(self) -> tuple[Child, Message] | None:
+    def next_message(self) -> tuple[ChildHandle, Message] | None:
         """The next message for a group's child (None: one the pool took)."""
         if self._held:
             return self._held.popleft()
@@ -238,7 +238,7 @@ class Pool:
             return None
         return child, message
 
-    def _get(self) -> tuple[Child, Message]:
+    def _get(self) -> tuple[ChildHandle, Message]:
         # A bounded wait, so that Ctrl-C is seen on every platform; a message
         # is handled as soon as it arrives.
         while True:
@@ -247,18 +247,18 @@ class Pool:
             except queue.Empty:
                 continue
 
-    def _dispatch(self, child: Child, message: Message) -> bool:
+    def _dispatch(self, child: ChildHandle, message: Message) -> bool:
         """Handle the template's messages and retired children's exits."""
         if self.template is not None and child is self.template.child:
             self.template.handle(message)
             return True
-        if child in self.retired or child is self.spare:
+        if child in self.retired or child is self.prestarted:
             if isinstance(message, Exited):
                 self.close(child)
             return True
         return False
 
-    def retire(self, child: Child) -> None:
+    def retire(self, child: ChildHandle) -> None:
         """A child whose results are all in; reaped when it exits, off the
         critical path."""
         self.child_seconds += child.seconds
@@ -267,11 +267,11 @@ class Pool:
         else:
             self.retired.append(child)
 
-    def close(self, child: Child) -> None:
+    def close(self, child: ChildHandle) -> None:
         if child in self.retired:
             self.retired.remove(child)
-        if child is self.spare:
-            self.spare = None
+        if child is self.prestarted:
+            self.prestarted = None
         child.close()
 
     def shutdown(self) -> None:
@@ -282,7 +282,7 @@ class Pool:
         while time.monotonic() < deadline:
             template = self.template
             if template is not None and not any(
-                isinstance(c, ForkedChild) for c in self.retired
+                isinstance(c, ForkedHandle) for c in self.retired
             ):
                 template.close()
                 self.retired.append(template.child)
@@ -318,7 +318,7 @@ class Specs:
 
     def make(
         self,
-        child: Child,
+        child: ChildHandle,
         items: list[pytest.Item],
         *,
         basetemp: str,
@@ -368,7 +368,7 @@ class Specs:
             tee=bool(child.tees),
             template=template,
             events_path=str(child.events_path)
-            if isinstance(child, ForkedChild)
+            if isinstance(child, ForkedHandle)
             else None,
             **_terminal_and_junit(config),
         )

@@ -23,6 +23,7 @@ import sys
 import pytest
 
 from pytest_isolated import _compat
+from pytest_isolated.parent.events import Message
 from pytest_isolated.parent.grouping import Group, plan_groups
 from pytest_isolated.parent.grouprun import (
     GroupRun,
@@ -33,8 +34,8 @@ from pytest_isolated.parent.grouprun import (
     TerminalText,
     XmlRecord,
 )
+from pytest_isolated.parent.handle import ChildHandle
 from pytest_isolated.parent.pool import Pool
-from pytest_isolated.parent.spawned import Child, Message
 from pytest_isolated.parent.usage import UsageLedger
 from pytest_isolated.platform import tree
 from pytest_isolated.settings import Settings, request_of
@@ -55,7 +56,7 @@ class IsolationScheduler:
         self.groups: dict[pytest.Item, Group[pytest.Item]] = {}
         self.order: list[Group[pytest.Item]] = []
         self.runs: dict[int, GroupRun] = {}
-        self.owner: dict[Child, GroupRun] = {}
+        self.owner: dict[ChildHandle, GroupRun] = {}
         # Look ahead only when groups may run beside each other: with one at a
         # time, a group must not start before the tests that precede it ran.
         self.lookahead = settings.parallel > 1
@@ -193,7 +194,7 @@ class IsolationScheduler:
     def _launch(self, run: GroupRun) -> None:
         self._started.add(run.group.index)
         more_to_come = len(self._started) < len(self.order)
-        child = self.pool.child_for(run.group, run.pending, spare=more_to_come)
+        child = self.pool.child_for(run.group, run.pending, prestart_next=more_to_come)
         self.owner[child] = run
         group = run.group
         spec = self.pool.specs.make(
@@ -208,7 +209,7 @@ class IsolationScheduler:
         if not more_to_come:
             self.pool.no_more_groups()
 
-    def _handle(self, child: Child, message: Message) -> None:
+    def _handle(self, child: ChildHandle, message: Message) -> None:
         """Pass one message to the run it is for; act on what followed."""
         run = self.owner.get(child)
         if run is None:
@@ -218,7 +219,7 @@ class IsolationScheduler:
             self.incidents.append(step.incident)
         self._release(step.release)
 
-    def _release(self, child: Child | None) -> None:
+    def _release(self, child: ChildHandle | None) -> None:
         if child is not None:
             self.owner.pop(child, None)
             self.pool.retire(child)

@@ -16,9 +16,10 @@ from typing import Any, cast
 
 import pytest
 
+from pytest_isolated.parent.events import Event, Exited, Garbled, Message
 from pytest_isolated.parent.grouping import Group
 from pytest_isolated.parent.grouprun import GroupRun, Outcome
-from pytest_isolated.parent.spawned import Child, Event, Exited, Garbled, Message
+from pytest_isolated.parent.handle import ChildHandle
 from pytest_isolated.protocol import ChildSpec
 from pytest_isolated.settings import Timeout
 
@@ -148,7 +149,7 @@ def run_group(
     group: Group[pytest.Item] = Group(0, "g", list(items), Timeout(10, "test"))
     run = GroupRun(items[0].config, group)
     spec = cast(ChildSpec, None)
-    run.attach(cast(Child, FakeChild(tmp_path)), spec)
+    run.attach(cast(ChildHandle, FakeChild(tmp_path)), spec)
     outcomes: dict[pytest.Item, Outcome] = {}
     for message in [*stream, Exited(-11)]:
         if run.child is None:
@@ -157,7 +158,7 @@ def run_group(
     for _ in range(len(items) + 1):  # each fresh child dies at once
         if not run.pending:
             break
-        run.attach(cast(Child, FakeChild(tmp_path)), spec)
+        run.attach(cast(ChildHandle, FakeChild(tmp_path)), spec)
         run.handle(Exited(1))
     outcomes.update(run.done)
     assert not run.pending

@@ -1,4 +1,4 @@
-"""Unit tests of process.OutputTee: under -s, a child's output passed on to the
+"""Unit tests of tee.OutputTee: under -s, a child's output passed on to the
 terminal, with the tail of the current phase kept for a crash report."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_isolated.parent.spawned import OutputTee
+from pytest_isolated.parent.tee import OutputTee
 from pytest_isolated.protocol import PHASE_MARK
 
 
