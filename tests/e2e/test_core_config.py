@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_isolated import plugin
-from pytest_isolated.settings import Timeout
+from pytest_isolated.settings import Limit
 
 #: A test that outlives any limit these tests set (it is killed long before).
 SLEEPER = """
@@ -96,7 +96,7 @@ def test_default_limit_is_300_seconds(pytester: pytest.Pytester) -> None:
     with its source, is what the timeout message would print."""
     config = pytester.parseconfigure()
     resolved = config.stash[plugin.settings_key]
-    assert resolved.timeout == Timeout(300.0, "the default of 300s")
+    assert resolved.timeout == Limit(300.0, "the default of 300s")
     assert not resolved.isolate_all
     assert not resolved.disabled
 

@@ -36,14 +36,16 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.parent.lost import Cause, SubprocessDied
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME, EV_PLUGIN_TIMEOUT
 from pytest_isolated.settings import Settings, request_of
+
+if TYPE_CHECKING:
+    from pytest_isolated.parent.lost import Cause
 
 PREFIX = "pytest-isolated-adapter-"
 
@@ -107,6 +109,8 @@ class CrashReruns:
         reruns = pytest_rerunfailures.get_reruns_count(item)
         if not reruns or attempt > reruns:
             return None
+        from pytest_isolated.parent.lost import SubprocessDied  # parent only
+
         exc = SubprocessDied(cause.summary)
         return True if _compat.rerun_filters_allow(item, report, exc) else None
 

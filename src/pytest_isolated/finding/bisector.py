@@ -28,7 +28,6 @@ bisect: a child imports this module for its options and nothing else.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_isolated import options
 from pytest_isolated.finding.ddmin import (
     BUDGET_EXHAUSTED,
     FAILS_ALONE,
@@ -49,80 +49,19 @@ from pytest_isolated.finding.ddmin import (
     diagnose,
 )
 from pytest_isolated.parent.grouping import Group, plan_groups
-from pytest_isolated.settings import (
-    STARTUP_PROCESS,
-    Settings,
-    _from_ini,
-    parse_seconds,
-    request_of,
-)
+from pytest_isolated.settings import STARTUP_PROCESS, Settings, request_of
 
 if TYPE_CHECKING:
     from pytest_isolated.finding.probes import Prober
 
-OPTION = "--isolated-bisect"
-INI = "isolated_bisect"
 BUDGET_OPTION = "--isolated-bisect-budget"
-BUDGET_INI = "isolated_bisect_budget"
 JSON_OPTION = "--isolated-bisect-json"
 PLUGIN_NAME = "pytest-isolated-bisect"
 XDIST_PLUGIN_NAME = "pytest-isolated-bisect-xdist"
-DEFAULT_BUDGET = 300.0
 #: The ``workeroutput`` key carrying a worker's verdicts home.
 WORKEROUTPUT_KEY = "pytest_isolated_bisect"
 JSON_VERSION = 1
-
-HELP = (
-    "after the session, rerun each failed test alone in a fresh subprocess, and "
-    "if it passes there, find the earlier tests after which it fails"
-)
-HELP_BUDGET = (
-    "the longest the bisect may take, in seconds; 0 means no limit "
-    f"(default: {DEFAULT_BUDGET:g})"
-)
-HELP_JSON = f"write the bisect's verdicts to this JSON file (implies {OPTION})"
 SECTION = "bisect of the failed tests"
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-# -- settings -------------------------------------------------------------------
-
-
-def parse_bool(value: object) -> bool:
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def budget_option(value: str) -> float | None:
-    """argparse ``type=`` for ``--isolated-bisect-budget``."""
-    try:
-        return parse_seconds(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def addoption(group: Any, parser: pytest.Parser) -> None:
-    """The options and ini keys, in plugin.py's option group."""
-    group.addoption(OPTION, action="store_true", dest="isolated_bisect", help=HELP)
-    group.addoption(
-        BUDGET_OPTION,
-        dest="isolated_bisect_budget",
-        metavar="SECONDS",
-        type=budget_option,
-        default=False,  # unset: the ini key, else the default
-        help=HELP_BUDGET,
-    )
-    group.addoption(
-        JSON_OPTION, dest="isolated_bisect_json", metavar="PATH", help=HELP_JSON
-    )
-    parser.addini(INI, HELP, default=None)
-    parser.addini(BUDGET_INI, HELP_BUDGET, default=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,23 +72,15 @@ class Options:
     json_path: Path | None
 
 
-def resolve(config: pytest.Config) -> Options | None:
-    """The bisect's options, or None when it is off."""
-    json_arg: str | None = config.getoption("isolated_bisect_json", None)
-    on = bool(config.getoption("isolated_bisect", False)) or bool(json_arg)
-    if not on and not _from_ini(config, INI, parse_bool, False):
-        return None
-    budget = config.getoption("isolated_bisect_budget", False)
-    if budget is False:
-        budget = _from_ini(config, BUDGET_INI, parse_seconds, DEFAULT_BUDGET)
-    json_path = None
-    if json_arg:
-        json_path = Path(config.invocation_params.dir, json_arg)
-    return Options(budget, json_path)
-
-
-def register(config: pytest.Config, settings: Settings, options: Options) -> None:
-    config.pluginmanager.register(Bisector(config, settings, options), PLUGIN_NAME)
+def register(config: pytest.Config, settings: Settings) -> None:
+    """Register the bisect (``--isolated-bisect``, its JSON file or ini key)."""
+    json_arg = options.value(config, "isolated_bisect_json")
+    budget = options.lookup(config, "isolated_bisect_budget")
+    chosen = Options(
+        budget=options.DEFAULT_BISECT_BUDGET if budget is None else budget.value,
+        json_path=Path(config.invocation_params.dir, json_arg) if json_arg else None,
+    )
+    config.pluginmanager.register(Bisector(config, settings, chosen), PLUGIN_NAME)
 
 
 def unregister(config: pytest.Config) -> None:

@@ -27,7 +27,7 @@ from pytest_isolated.parent.grouping import Group
 from pytest_isolated.parent.grouprun import GroupRun
 from pytest_isolated.parent.pool import TEMPLATE_LIMIT, Pool, Start
 from pytest_isolated.protocol import EV_LOGSTART
-from pytest_isolated.settings import Settings, Timeout
+from pytest_isolated.settings import Limit, Settings
 
 
 class Prober:
@@ -63,11 +63,11 @@ class Prober:
         self.pool = Pool(self.config, self.settings, start=self.start, capture=True)
         remaining = self.remaining()
         limit = TEMPLATE_LIMIT if remaining is None else min(remaining, TEMPLATE_LIMIT)
-        everything = Group(0, "bisect", items, Timeout(limit, "the bisect"))
+        everything = Group(0, "bisect", items, Limit(limit, "the bisect"))
         self.pool.start_template([everything])
 
     def probe(
-        self, tests: list[pytest.Item], victim: pytest.Item, timeout: Timeout
+        self, tests: list[pytest.Item], victim: pytest.Item, timeout: Limit
     ) -> bool:
         """Whether *victim* fails after *tests*, in one fresh subprocess."""
         assert self.pool is not None
@@ -75,14 +75,14 @@ class Prober:
         if remaining is not None and remaining <= 0:
             self.exhausted = True
             raise OutOfBudget
-        limit = timeout.seconds
+        limit = timeout.value
         by_budget = remaining is not None and (limit is None or remaining < limit)
         if by_budget:
             limit = remaining
         self.count += 1
         began = time.monotonic()
         group = Group(
-            self.count, victim.nodeid, [*tests, victim], Timeout(limit, "the bisect")
+            self.count, victim.nodeid, [*tests, victim], Limit(limit, "the bisect")
         )
         run = GroupRun(self.config, group)
         child = self.pool.child_for(group, run.pending, prestart_next=True)

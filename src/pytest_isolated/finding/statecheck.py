@@ -26,32 +26,22 @@ one test and torn down in another: a snapshot before and after its own
 setup tells what it changed, so that no test is blamed for it; what it set up
 and left after its teardown is reported then, as that fixture's change.
 
-Parent side; imports ``processstate`` and ``settings``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from collections.abc import Generator, Hashable
 from typing import Any
 
 import pytest
 
+from pytest_isolated import options
 from pytest_isolated.finding.kinds import Change, ProcessState, Snapshot, compare
-from pytest_isolated.settings import Settings, _from_ini, request_of
+from pytest_isolated.settings import Settings, request_of
 
-OPTION = "--isolated-check-state"
-INI = "isolated_check_state"
-PLUGIN_NAME = "pytest-isolated-statecheck"
-WARN, FAIL = "warn", "fail"
-MODES = (WARN, FAIL)
-HELP = (
-    "report the tests run in this process that leave its state changed "
-    "(environment, cwd, sys.path, hooks, signal handlers, threads, child "
-    "processes, open files, temp files, ...): 'warn' (the bare flag) lists them, "
-    "'fail' also makes each an error at its teardown (default: off)"
-)
+PLUGIN_NAME = "pytest-isolated-statecheck"  # as plugin.STATECHECK_NAME
+FAIL = "fail"
 #: The terminal reporter's stats key: the summary line shows "N changed state".
 STAT_KEY = "changed state"
 SECTION = "tests that changed the process state"
@@ -64,29 +54,10 @@ HINT = (
 REPORT_ATTR = "isolated_state_changes"
 
 
-def parse_mode(value: object) -> str:
-    """``warn`` or ``fail``; ValueError with a message fit for the user."""
-    text = str(value).strip()
-    if text not in MODES:
-        raise ValueError(f"expected one of {', '.join(MODES)}, got {value!r}")
-    return text
-
-
-def mode_option(value: str) -> str:
-    """argparse ``type=`` for ``--isolated-check-state``."""
-    try:
-        return parse_mode(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def resolve_mode(config: pytest.Config) -> str | None:
-    """The check's mode (None: off): the command line wins over the ini key."""
-    option: str | None = config.getoption("isolated_check_state", None)
-    if option is not None:
-        return option
-    mode: str | None = _from_ini(config, INI, parse_mode)
-    return mode
+def register(config: pytest.Config, settings: Settings) -> None:
+    """Register the check in pytest's process (isolated tests are not checked)."""
+    mode = options.value(config, "isolated_check_state")
+    config.pluginmanager.register(StateCheck(config, settings, mode), PLUGIN_NAME)
 
 
 # -- the plugin ---------------------------------------------------------------

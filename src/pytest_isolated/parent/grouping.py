@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
-from pytest_isolated.settings import NO_LIMIT, Limit, Request, Timeout
+from pytest_isolated.settings import NO_LIMIT, Limit, Request
 
 T = TypeVar("T", bound=Hashable)
 
@@ -28,7 +28,7 @@ class Group(Generic[T]):
     index: int
     name: str
     items: list[T]
-    timeout: Timeout
+    timeout: Limit
     #: Must not run beside other groups (any of its tests' markers said so).
     exclusive: bool = False
     #: Asked for in pytest-forked's spelling (every test of it was).
@@ -37,12 +37,9 @@ class Group(Generic[T]):
     cpu_limit: Limit = NO_LIMIT
 
 
-L = TypeVar("L", Limit, Timeout)
-
-
 def plan_groups(
     requests: Sequence[tuple[T, Request | None]],
-    default: Timeout,
+    default: Limit,
     mem_limit: Limit = NO_LIMIT,
     cpu_limit: Limit = NO_LIMIT,
 ) -> dict[T, Group[T]]:
@@ -74,7 +71,7 @@ def plan_groups(
     return by_item
 
 
-def _combine(current: L, asked: L | None, default: L) -> L:
+def _combine(current: Limit, asked: Limit | None, default: Limit) -> Limit:
     """Combine a group's limit with one more marker's: markers beat the default,
     and among markers the most generous limit wins (no limit beats any)."""
     if asked is None:

@@ -433,7 +433,7 @@ class Attempt:
 
     def timeout_cause(self) -> Cause:
         group, limit = self.group, self.group.timeout
-        seconds = f"{limit.seconds:g}s"
+        seconds = f"{limit.value:g}s"
         named = (
             "" if group.items[0].nodeid == group.name else f" (group {group.name!r})"
         )

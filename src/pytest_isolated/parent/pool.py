@@ -123,7 +123,7 @@ class Pool:
         forked = [g for g in groups if self.method(g) == "fork"]
         if not forked or self.config.option.collectonly:
             return
-        limits = [g.timeout.seconds for g in forked]
+        limits = [g.timeout.value for g in forked]
         limit = min(
             TEMPLATE_LIMIT,
             max((s for s in limits if s is not None), default=TEMPLATE_LIMIT),

@@ -201,7 +201,7 @@ class IsolationScheduler:
             child,
             run.pending,
             basetemp=run.basetemp,
-            timeout=group.timeout.seconds,
+            timeout=group.timeout.value,
             mem_limit=group.mem_limit.value,
             cpu_limit=group.cpu_limit.value,
         )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_isolated import options
 from pytest_isolated.platform.resources import (
     MIB,
     Usage,
@@ -32,7 +33,6 @@ from pytest_isolated.platform.resources import (
     memory_available,
 )
 from pytest_isolated.platform.winjob import ERROR_NOT_ENOUGH_QUOTA
-from pytest_isolated.settings import JUNIT_USAGE_INI
 
 if TYPE_CHECKING:
     from pytest_isolated.parent.grouping import Group
@@ -116,7 +116,7 @@ def death_summary(
 def wants_properties(config: pytest.Config) -> bool:
     """Whether reports get the usage properties (only JUnit XML shows them)."""
     return bool(config.getoption("xmlpath", None)) and bool(
-        config.getini(JUNIT_USAGE_INI)
+        options.value(config, "isolated_junit_usage", True)
     )
 
 

@@ -4,29 +4,25 @@ time limit and exclusivity of each group."""
 from __future__ import annotations
 
 from pytest_isolated.parent.grouping import Group, plan_groups
-from pytest_isolated.settings import Request, Timeout
+from pytest_isolated.settings import Limit, Request
 
-DEFAULT = Timeout(300.0, "the default of 300s")
+DEFAULT = Limit(300.0, "the default of 300s")
 
 
-def own(
-    nodeid: str, timeout: Timeout | None = None, exclusive: bool = False
-) -> Request:
+def own(nodeid: str, timeout: Limit | None = None, exclusive: bool = False) -> Request:
     """A test's own subprocess (a marker without a group name on the function)."""
     return Request(("node", nodeid), nodeid, timeout, exclusive)
 
 
-def named(
-    name: str, timeout: Timeout | None = None, exclusive: bool = False
-) -> Request:
+def named(name: str, timeout: Limit | None = None, exclusive: bool = False) -> Request:
     return Request(("group", name), name, timeout, exclusive)
 
 
-def marker(seconds: float | None, where: str = "a marker") -> Timeout:
-    return Timeout(seconds, where)
+def marker(seconds: float | None, where: str = "a marker") -> Limit:
+    return Limit(seconds, where)
 
 
-Shape = tuple[int, str, list[str], Timeout, bool]
+Shape = tuple[int, str, list[str], Limit, bool]
 
 
 def shape(group: Group[str]) -> Shape:
@@ -116,7 +112,7 @@ def test_a_marker_timeout_beats_a_larger_default() -> None:
 
 
 def test_a_marker_timeout_beats_a_default_of_no_limit() -> None:
-    unlimited = Timeout(None, "--isolated-timeout=0")
+    unlimited = Limit(None, "--isolated-timeout=0")
     short = marker(5.0)
     plan = plan_groups([("t1", own("t1", short))], unlimited)
     assert plan["t1"].timeout is short
@@ -154,7 +150,7 @@ def test_no_limit_beats_any_limit_whenever_it_comes() -> None:
 
 
 def test_a_group_without_markers_keeps_a_default_of_no_limit() -> None:
-    unlimited = Timeout(None, "--isolated-timeout=0")
+    unlimited = Limit(None, "--isolated-timeout=0")
     plan = plan_groups([("t1", named("g")), ("t2", named("g"))], unlimited)
     assert plan["t1"].timeout is unlimited
 

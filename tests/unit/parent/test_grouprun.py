@@ -21,7 +21,7 @@ from pytest_isolated.parent.grouping import Group
 from pytest_isolated.parent.grouprun import GroupRun, Outcome
 from pytest_isolated.parent.handle import ChildHandle
 from pytest_isolated.protocol import ChildSpec
-from pytest_isolated.settings import Timeout
+from pytest_isolated.settings import Limit
 
 SOURCE = """
 import pytest
@@ -146,7 +146,7 @@ def run_group(
 ) -> dict[pytest.Item, Outcome]:
     """Feed *stream* to a fresh GroupRun as the scheduler would; then let
     every fresh child after a crash exit at once."""
-    group: Group[pytest.Item] = Group(0, "g", list(items), Timeout(10, "test"))
+    group: Group[pytest.Item] = Group(0, "g", list(items), Limit(10, "test"))
     run = GroupRun(items[0].config, group)
     spec = cast(ChildSpec, None)
     run.attach(cast(ChildHandle, FakeChild(tmp_path)), spec)

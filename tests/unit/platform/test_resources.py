@@ -18,7 +18,7 @@ from pytest_isolated.platform.resources import (
     parse_cpu,
     parse_memory,
 )
-from pytest_isolated.settings import NO_LIMIT, Limit, Request, Timeout
+from pytest_isolated.settings import NO_LIMIT, Limit, Request
 
 GIB = 1024 * MIB
 
@@ -144,7 +144,7 @@ def test_a_groups_limits_come_from_its_markers_else_the_session() -> None:
             ("d", request("i", mem=small, cpu=Limit(2, "cpu on t::d"))),
             ("e", request("i", mem=none)),
         ],
-        Timeout(300.0, "the default of 300s"),
+        Limit(300.0, "the default of 300s"),
         session_mem,
         NO_LIMIT,
     )
@@ -167,7 +167,7 @@ def group(mem: float | None = None, cpu: float | None = None) -> Group[str]:
         0,
         "t.py::test_x",
         ["t.py::test_x"],
-        Timeout(300.0, "the default"),
+        Limit(300.0, "the default"),
         mem_limit=Limit(mem, "the marker") if mem else NO_LIMIT,
         cpu_limit=Limit(cpu, "--isolated-cpu-limit=10") if cpu else NO_LIMIT,
     )
