@@ -464,7 +464,7 @@ def test_every_kind_has_a_case() -> None:
     }
     assert kinds <= covered.keys()
     assert set(covered.values()) <= {case.name for case in CASES}
-    docs = (Path(__file__).parent.parent / "docs" / "finding-tests.md").read_text()
+    docs = (Path(__file__).parents[2] / "docs" / "finding-tests.md").read_text()
     assert [kind for kind in kinds if f"`{kind}`" not in docs] == []
 
 
