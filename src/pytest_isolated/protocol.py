@@ -138,7 +138,8 @@ class ChildSpec:
     invocation_dir: str
     #: The working directory when the group starts.
     cwd: str
-    #: The environment when the group starts (the interpreter may be older).
+    #: The environment when the group starts (the interpreter may be older):
+    #: the group's tests run with it.
     env: dict[str, str]
     #: ``--basetemp`` for the child, inside the parent's base temp directory.
     basetemp: str
@@ -167,6 +168,11 @@ class ChildSpec:
     #: keeps the tail of each phase for a crash report (a fork opens the
     #: FIFOs ``STDOUT_FIFO`` and ``STDERR_FIFO`` of its workdir for them).
     tee: bool = False
+    #: The environment the child configures pytest, imports the conftests and
+    #: collects with: the parent's as its pytest started, with the changes
+    #: made since its collection ended, so that what its start-up does to the
+    #: environment is done once (None: ``env``).  The tests get ``env``.
+    startup_env: dict[str, str] | None = None
 
     def to_json(self) -> bytes:
         """One line of JSON."""

@@ -283,3 +283,48 @@ def test_an_in_process_run_gives_children_its_own_path(
     )
     result = pytester.runpytest_inprocess("-p", "late_plugin")
     result.assert_outcomes(passed=1)
+
+
+ENVIRONMENT_PROBE = """
+import json
+import os
+import pytest
+
+def test_0_in_process():
+    # A change made after the start-up, by a test in pytest's process: a
+    # group that starts later inherits it.
+    os.environ["LATER"] = "set by an earlier test"
+
+@pytest.mark.isolated
+def test_1_isolated(request):
+    seen = {name: os.environ.get(name) for name in ("PATH", "LATER", "AT_IMPORT")}
+    (request.config.rootpath / "seen.json").write_text(json.dumps(seen))
+"""
+
+
+def seen_environment(pytester: pytest.Pytester, *args: str) -> dict[str, Any]:
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2)
+    seen: dict[str, Any] = json.loads((pytester.path / "seen.json").read_text())
+    return seen
+
+
+def test_a_conftest_changes_the_environment_once_in_a_child(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """A conftest that prepends to PATH at import: the child's own import of
+    it must not prepend a second time."""
+    pytester.makeconftest(
+        """
+        import os
+        os.environ["PATH"] = "/extra:" + os.environ["PATH"]
+        os.environ["AT_IMPORT"] = os.environ["PATH"].split(os.pathsep)[0]
+        """
+    )
+    pytester.makepyfile(test_env=ENVIRONMENT_PROBE)
+    isolated = seen_environment(pytester)
+    in_process = seen_environment(pytester, "--no-isolation")
+    assert isolated == in_process
+    assert isolated["PATH"].startswith("/extra:")
+    assert not isolated["PATH"].startswith("/extra:/extra:")
+    assert isolated["LATER"] == "set by an earlier test"

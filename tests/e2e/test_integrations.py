@@ -449,3 +449,40 @@ def test_asyncio_unittest_and_doctests_run_isolated(pytester: pytest.Pytester) -
 
 # Every behaviour here holds for each start method.
 pytestmark = pytest.mark.usefixtures("every_start_method")
+
+
+def test_pytest_env_expands_a_variable_once_in_a_child(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    every_start_method: str,
+) -> None:
+    """pytest-env's ``NAME=prefix:{NAME}`` is expanded as pytest starts: in
+    a child too, from the same value, so the prefix is there once."""
+    monkeypatch.setenv("MYPATH", "/base")
+    pytester.makeini(
+        """
+        [pytest]
+        env =
+            MYPATH=/extra:{MYPATH}
+        """
+    )
+    pytester.makepyfile(
+        test_env="""
+        import os
+        import pytest
+
+        def test_in_process():
+            print("MYPATH in process:", os.environ["MYPATH"])
+
+        @pytest.mark.isolated
+        def test_isolated():
+            print("MYPATH isolated:", os.environ["MYPATH"])
+        """
+    )
+    for args in ((), ("--no-isolation",)):
+        result = pytester.runpytest_subprocess("-p", "pytest_env.plugin", "-s", *args)
+        result.assert_outcomes(passed=2)
+        result.stdout.fnmatch_lines(
+            ["*MYPATH in process: /extra:/base", "*MYPATH isolated: /extra:/base"]
+        )
+        assert "/extra:/extra" not in result.stdout.str()

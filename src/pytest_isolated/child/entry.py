@@ -70,9 +70,11 @@ def main() -> int:
     if spec.argv:
         sys.argv[:] = spec.argv
     # The interpreter may have been started before the group: take the
-    # environment as it is now, as a freshly started one would have.
+    # environment as it is now, as a freshly started one would have, less what
+    # the parent's start-up did to it (its conftests and plugins do it again
+    # here); the tests get the parent's as it is now (runner.py).
     os.environ.clear()
-    os.environ.update(spec.env)
+    os.environ.update(spec.env if spec.startup_env is None else spec.startup_env)
     os.chdir(spec.invocation_dir)
     dumps = Dumps(workdir, spec.timeout, spec.dump_margin)
     channel.send(EV_STARTED, pid=os.getpid())

@@ -234,6 +234,11 @@ class ChildPlugin:
     def _run_group(self) -> None:
         items = [self.collected[n] for n in self.spec.nodeids if n in self.collected]
         missing = [n for n in self.spec.nodeids if n not in self.collected]
+        if os.environ != self.spec.env:
+            # The tests see the parent's environment as their group started,
+            # whatever this child's own start-up did to it.
+            os.environ.clear()
+            os.environ.update(self.spec.env)
         # The group's usage and limits count from here: what the interpreter,
         # pytest, the collection (and, in a fork, the template) hold is not its.
         baseline = group_baseline()

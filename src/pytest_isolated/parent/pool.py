@@ -38,7 +38,7 @@ from pytest_isolated.parent.spawned import SpawnedHandle
 from pytest_isolated.parent.watchdog import Watchdog
 from pytest_isolated.platform import tree
 from pytest_isolated.protocol import CACHE_DIR, LOG_FILE, ChildSpec
-from pytest_isolated.settings import STARTUP_PATH, Settings
+from pytest_isolated.settings import STARTUP_PATH, STARTUP_PROCESS, Settings
 
 #: The longest the fork template may take to collect.
 TEMPLATE_LIMIT = 300.0
@@ -314,7 +314,17 @@ class Specs:
         self.config = config
         self.start = start
         self.startup_path = config.stash.get(STARTUP_PATH, list(sys.path))
+        startup = config.stash.get(STARTUP_PROCESS, None)
+        #: The environment as this pytest started, before its conftests and
+        #: plugins changed it, and as they left it once collection was done.
+        self.startup_env = None if startup is None else startup[0]
+        self.collected_env: dict[str, str] | None = None
         self._own_basetemp: Path | None = None
+
+    def collection_done(self) -> None:
+        """Note the environment the start-up and the collection left: what
+        changes after this, a child's start-up does not do again."""
+        self.collected_env = dict(os.environ)
 
     def make(
         self,
@@ -346,6 +356,10 @@ class Specs:
         for more in config.hook.pytest_isolated_child_args(config=config):
             extra += more
         margin = 0.0 if timeout is None else min(1.0, max(0.05, timeout / 10))
+        env = {
+            **child_environment(None if self.start is None else self.start.env),
+            tree.COOKIE: child.cookie,
+        }
         return ChildSpec(
             args=[*config.invocation_params.args, *extra],
             files=list(dict.fromkeys(str(item.path) for item in items)),
@@ -354,10 +368,8 @@ class Specs:
             argv=list(sys.argv),
             invocation_dir=str(config.invocation_params.dir),
             cwd=os.getcwd() if self.start is None else self.start.cwd,
-            env={
-                **child_environment(None if self.start is None else self.start.env),
-                tree.COOKIE: child.cookie,
-            },
+            env=env,
+            startup_env=self._startup_environment(env),
             basetemp=str(base),
             workdir=str(child.workdir),
             timeout=timeout,
@@ -372,6 +384,23 @@ class Specs:
             else None,
             **_terminal_and_junit(config),
         )
+
+    def _startup_environment(self, env: dict[str, str]) -> dict[str, str] | None:
+        """What a child's start-up begins with: the environment as this
+        pytest started, with what changed in *env* since the collection (an
+        in-process test's or fixture's doing).  A conftest that prepends to
+        ``PATH`` at import, or pytest-env's ``{VAR}`` expansion, then gives
+        the child what it gave this process, not the change twice."""
+        if self.startup_env is None or self.collected_env is None:
+            return None  # the collection is not over: env is as it began
+        collected = self.collected_env
+        startup = dict(self.startup_env)
+        for name in collected.keys() - env.keys():
+            startup.pop(name, None)
+        for name, value in env.items():
+            if collected.get(name) != value:
+                startup[name] = value
+        return startup
 
     def _base_temp(self) -> Path:
         """The parent's basetemp; a folder of our own under ``-p no:tmpdir``."""

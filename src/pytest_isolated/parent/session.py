@@ -84,6 +84,7 @@ class IsolationScheduler:
         )
         unique = {group.index: group for group in self.groups.values()}
         self.order = [unique[index] for index in sorted(unique)]
+        self.pool.specs.collection_done()
         self.pool.start_template(self.order)
 
     @pytest.hookimpl(tryfirst=True)
