@@ -7,11 +7,17 @@ assertion rewriting would then warn that it cannot rewrite it (an error under
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 __all__ = ["__version__"]
 
-try:
-    __version__ = version("pytest-isolated")
-except PackageNotFoundError:  # imported from a source tree that is not installed
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    # Looked up on first use: reading the installed metadata costs every
+    # pytest run a few milliseconds at start-up otherwise.
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-isolated")
+    except PackageNotFoundError:  # imported from a source tree not installed
+        return "0.0.0"

@@ -24,19 +24,31 @@ pytest-isolated's alias always holds the name, the real plugin never runs (it
 is unregistered if it got in first), and one :class:`ForkedShadowedWarning`
 asks the user to uninstall pytest-forked.
 
-Imports only ``protocol``; loaded in children too, where it is passive.
+Without the real pytest-forked, ``import pytest_forked`` (the usual guard
+``pytest.importorskip("pytest_forked")`` of a test that needs ``--forked``)
+finds a stand-in module for as long as the alias is registered: a finder at
+the end of ``sys.meta_path`` answers for that one name when no other finder
+does, so it never hides a real pytest-forked.
+
+Loaded in children too, where it is passive.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
+import types
 
 import pytest
 
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME
+from pytest_isolated.warning_types import ForkedShadowedWarning
+
+__all__ = ["ForkedShadowedWarning"]
 
 #: The name pytest-forked's entry point registered it under.
 PLUGIN_NAME = "pytest_forked"
@@ -60,8 +72,32 @@ SHADOW_MESSAGE = (
 )
 
 
-class ForkedShadowedWarning(pytest.PytestWarning):
-    """pytest-forked is installed, but pytest-isolated's alias runs instead."""
+class _ImportAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Makes ``import pytest_forked`` succeed when pytest-forked is absent."""
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != REAL_MODULE:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None  # the default module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__doc__ = (
+            "pytest-forked's module name, provided by pytest-isolated: the "
+            "'forked' marker and --forked are pytest_isolated.forked's."
+        )
+
+
+_ALIAS = _ImportAlias()
+
+
+def _real_module_installed() -> bool:
+    spec = importlib.util.find_spec(REAL_MODULE)
+    return spec is not None and spec.loader is not _ALIAS
 
 
 def install(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -82,6 +118,8 @@ def install(pluginmanager: pytest.PytestPluginManager) -> None:
     if current is not None:
         pluginmanager.unregister(current, PLUGIN_NAME)
     pluginmanager.register(this, PLUGIN_NAME)
+    if _ALIAS not in sys.meta_path:
+        sys.meta_path.append(_ALIAS)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -105,5 +143,15 @@ def pytest_configure(config: pytest.Config) -> None:
     helper = config.pluginmanager.has_plugin(CHILD_PLUGIN_NAME) or bool(
         os.environ.get("PYTEST_XDIST_WORKER")
     )
-    if not helper and importlib.util.find_spec(REAL_MODULE) is not None:
+    if not helper and _real_module_installed():
         config.issue_config_time_warning(ForkedShadowedWarning(SHADOW_MESSAGE), 2)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Take the import alias away with the plugin (a later ``pytest.main()``
+    in this process may run with ``-p no:forked``)."""
+    with contextlib.suppress(ValueError):
+        sys.meta_path.remove(_ALIAS)
+    module = sys.modules.get(REAL_MODULE)
+    if module is not None and getattr(module, "__loader__", None) is _ALIAS:
+        del sys.modules[REAL_MODULE]

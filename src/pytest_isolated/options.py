@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from pytest_isolated.platform.resources import format_bytes, parse_cpu, parse_memory
+from pytest_isolated.warning_types import IsolatedDeprecationWarning
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_BISECT_BUDGET = 300.0
@@ -175,6 +176,10 @@ def show_size(size: object) -> str:
 # -- the table ------------------------------------------------------------------
 
 
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One setting with a command-line flag and (usually) an ini key."""
@@ -192,7 +197,7 @@ class Option:
 
     @property
     def dest(self) -> str:
-        return self.flag.lstrip("-").replace("-", "_")
+        return _dest(self.flag)
 
 
 #: Told apart from every value a user can give: "not on the command line".
@@ -228,6 +233,9 @@ OPTIONS = {
         Option("--isolated-bisect-json", HELP_BISECT_JSON, str, "PATH", ini=False),
     )
 }
+#: pytest-isolated 0.6's spellings, still accepted with a deprecation warning:
+#: our setting -> 0.6's flag (its ini key is the flag's name, as ours).
+ALIASES = {"isolated_parallel": "--isolated-numprocesses"}
 #: Ini keys without a command-line flag: (name, help, type).
 INI_ONLY = (("isolated_junit_usage", HELP_JUNIT_USAGE),)
 
@@ -258,6 +266,17 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(option.dest, option.help, default=None)
     for name, text in INI_ONLY:
         parser.addini(name, text, default=None)
+    for dest, old in ALIASES.items():
+        option, text = OPTIONS[dest], f"deprecated: use {OPTIONS[dest].flag}"
+        group.addoption(
+            old,
+            dest=_dest(old),
+            default=UNSET,
+            type=argparse_type(option.parse),
+            metavar=option.metavar,
+            help=text,
+        )
+        parser.addini(_dest(old), f"deprecated: use {dest}", default=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,19 +290,40 @@ class Found:
 def lookup(config: pytest.Config, dest: str) -> Found | None:
     """The setting *dest*: the command line, else the ini file, else None.
 
-    A bad ini value is a :class:`pytest.UsageError` that names the value and
-    where it was set (command-line values were checked by argparse).
+    pytest-isolated 0.6's spelling of a setting (:data:`ALIASES`) comes after
+    ours of the same kind, with a warning that names ours.  A bad ini value
+    is a :class:`pytest.UsageError` that names the value and where it was set
+    (command-line values were checked by argparse).
     """
     option = OPTIONS.get(dest)
-    if option is not None:
-        value = config.getoption(dest, UNSET)
+    if option is None:
+        return from_ini(config, dest, parse_bool)
+    old = ALIASES.get(dest)
+    flags = [option.flag] if old is None else [option.flag, old]
+    for flag in flags:
+        value = config.getoption(_dest(flag), UNSET)
         if value is not UNSET:
-            if value is True:  # a switch
-                return Found(True, option.flag)
-            return Found(value, f"{option.flag}={option.show(value)}")
-        if not option.ini:
-            return None
-    return from_ini(config, dest, option.parse if option else parse_bool)
+            _warn_alias(config, flag, option.flag)
+            shown = flag if value is True else f"{flag}={option.show(value)}"
+            return Found(value, shown)
+    if not option.ini:
+        return None
+    found = from_ini(config, dest, option.parse)
+    if found is None and old is not None:
+        found = from_ini(config, _dest(old), option.parse)
+        if found is not None:
+            _warn_alias(config, _dest(old), dest)
+    return found
+
+
+def _warn_alias(config: pytest.Config, used: str, ours: str) -> None:
+    if used == ours:
+        return
+    message = f"{used} is pytest-isolated 0.6's name for {ours}: use {ours}"
+    try:
+        config.issue_config_time_warning(IsolatedDeprecationWarning(message), 3)
+    except IsolatedDeprecationWarning:  # -W error: a usage error, not a crash
+        raise pytest.UsageError(message) from None
 
 
 def from_ini(

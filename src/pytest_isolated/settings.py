@@ -26,6 +26,7 @@ from pytest_isolated.options import (
     usable_cores,
 )
 from pytest_isolated.platform.resources import format_bytes, parse_cpu, parse_memory
+from pytest_isolated.warning_types import IsolatedDeprecationWarning
 
 if TYPE_CHECKING:
     from _pytest import nodes  # only the type of iter_markers_with_node()'s nodes
@@ -137,9 +138,13 @@ class MarkerArgs:
     exclusive: bool
     mem_limit: Limit | None = None
     cpu_limit: Limit | None = None
+    #: pytest-isolated 0.6's argument names used (each warned about).
+    renamed: tuple[str, ...] = ()
 
 
 _MARKER_KWARGS = ("group", "timeout", "exclusive", "mem_limit", "cpu_limit")
+#: pytest-isolated 0.6's names of marker arguments, still accepted: old -> ours.
+_RENAMED_KWARGS = {"serial": "exclusive"}
 
 
 def parse_marker(mark: pytest.Mark, nodeid: str) -> MarkerArgs:
@@ -152,7 +157,7 @@ def parse_marker(mark: pytest.Mark, nodeid: str) -> MarkerArgs:
     def fail(problem: str) -> pytest.UsageError:
         return pytest.UsageError(f"{nodeid}: invalid {shown}: {problem}")
 
-    unknown = sorted(set(mark.kwargs) - set(_MARKER_KWARGS))
+    unknown = sorted(set(mark.kwargs) - set(_MARKER_KWARGS) - set(_RENAMED_KWARGS))
     if unknown:
         names = ", ".join(unknown)
         expected = ", ".join(f"{k}=" for k in _MARKER_KWARGS)
@@ -173,9 +178,11 @@ def parse_marker(mark: pytest.Mark, nodeid: str) -> MarkerArgs:
         except ValueError as exc:
             raise fail(f"timeout: {exc}") from None
         timeout = Limit(seconds, f"{shown} on {nodeid}")
-    exclusive = mark.kwargs.get("exclusive", False)
+    renamed = tuple(old for old in _RENAMED_KWARGS if old in mark.kwargs)
+    exclusive = mark.kwargs.get("exclusive", mark.kwargs.get("serial", False))
     if not isinstance(exclusive, bool):
-        raise fail(f"exclusive must be True or False, got {exclusive!r}")
+        name = "serial" if "exclusive" not in mark.kwargs else "exclusive"
+        raise fail(f"{name} must be True or False, got {exclusive!r}")
     limits: list[Limit | None] = []
     for name, parse in (("mem_limit", parse_memory), ("cpu_limit", parse_cpu)):
         raw = mark.kwargs.get(name)
@@ -187,7 +194,8 @@ def parse_marker(mark: pytest.Mark, nodeid: str) -> MarkerArgs:
         except ValueError as exc:
             raise fail(f"{name}: {exc}") from None
         limits.append(Limit(value, f"{shown} on {nodeid}"))
-    return MarkerArgs(group, timeout, exclusive, *limits)
+    mem_limit, cpu_limit = limits
+    return MarkerArgs(group, timeout, exclusive, mem_limit, cpu_limit, renamed)
 
 
 def _show_mark(mark: pytest.Mark) -> str:
@@ -216,6 +224,13 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
     if mark.name == FORKED_MARKER:
         return Request(("node", item.nodeid), item.nodeid, None, forked=True)
     args = parse_marker(mark, item.nodeid)
+    for old in args.renamed:
+        new = _RENAMED_KWARGS[old]
+        message = f"{old}= is pytest-isolated 0.6's name for {new}=: use {new}="
+        try:
+            item.warn(IsolatedDeprecationWarning(message))
+        except IsolatedDeprecationWarning as exc:  # -W error: a usage error
+            raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
     if args.group is not None:
         key, name = ("group", args.group), args.group
     else:

@@ -295,3 +295,98 @@ def test_bad_option_is_a_usage_error(
 
 # Every behaviour here holds for each start method.
 pytestmark = pytest.mark.usefixtures("every_start_method")
+
+
+SETTINGS_PROBE = """
+import pytest
+from pytest_isolated import plugin
+from pytest_isolated.settings import request_of
+
+def test_settings(pytestconfig):
+    print("parallel:", pytestconfig.stash[plugin.settings_key].parallel)
+
+@pytest.mark.isolated(group="g", serial=True)
+def test_in_group():
+    pass
+
+def pytest_collection_modifyitems(items):
+    pass
+"""
+
+CONFTEST_SHOW_EXCLUSIVE = """
+import pytest
+from pytest_isolated.settings import request_of
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        request = request_of(item, False)
+        if request is not None:
+            print("exclusive:", item.name, request.exclusive)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "source"),
+    [
+        (["--isolated-numprocesses=2"], "", "--isolated-numprocesses"),
+        ([], "isolated_numprocesses = 2", "isolated_numprocesses"),
+    ],
+    ids=["option", "ini"],
+)
+def test_spellings_of_pytest_isolated_0_6_are_aliases(
+    pytester: pytest.Pytester, args: list[str], ini: str, source: str
+) -> None:
+    """pytest-isolated 0.6's names work as ours do, each with a deprecation
+    warning that names ours."""
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makeconftest(CONFTEST_SHOW_EXCLUSIVE)
+    pytester.makepyfile(test_old=SETTINGS_PROBE)
+    result = pytester.runpytest_subprocess("-s", *args)
+    result.assert_outcomes(passed=2, warnings=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*parallel: 2*",
+            "*exclusive: test_in_group True*",
+            f"*IsolatedDeprecationWarning: {source} is pytest-isolated 0.6's name"
+            f" for *isolated*parallel: use *isolated*parallel",
+            "*IsolatedDeprecationWarning: serial= is pytest-isolated 0.6's name for"
+            " exclusive=: use exclusive=",
+        ]
+    )
+
+
+def test_ours_beat_the_0_6_spellings(pytester: pytest.Pytester) -> None:
+    """Given both, ours is used and the old one is not even read."""
+    pytester.makeini("[pytest]\nisolated_numprocesses = 3\nisolated_parallel = 2\n")
+    pytester.makepyfile(test_old=SETTINGS_PROBE.replace("serial", "exclusive"))
+    result = pytester.runpytest_subprocess("-s", "-W", "error::DeprecationWarning")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*parallel: 2*"])
+
+
+@pytest.mark.parametrize("spelling", ["option", "marker"])
+def test_0_6_spellings_under_w_error_are_usage_errors(
+    pytester: pytest.Pytester, spelling: str
+) -> None:
+    """-W error turns the deprecation into a clear usage error, never an
+    INTERNALERROR."""
+    source = SETTINGS_PROBE
+    args = ["--isolated-numprocesses=2"] if spelling == "option" else []
+    if spelling == "option":
+        source = source.replace("serial", "exclusive")
+    pytester.makepyfile(test_old=source)
+    result = pytester.runpytest_subprocess("-W", "error::DeprecationWarning", *args)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*is pytest-isolated 0.6's name for*"])
+
+
+def test_a_bad_0_6_value_names_the_old_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nisolated_numprocesses = many\n")
+    pytester.makepyfile(test_old="def test_x(): pass")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*isolated_numprocesses = 'many' in *tox.ini*: expected a whole number*"]
+    )

@@ -629,3 +629,57 @@ def test_signal_name_lookup_matches_the_platform() -> None:
     # The wording above relies on signal 15 being SIGTERM where it runs.
     if hasattr(signal, "SIGTERM") and os.name == "posix":
         assert signal.Signals(15).name == "SIGTERM"
+
+
+GUARDED = """
+import os
+import pytest
+
+pytest_forked = pytest.importorskip("pytest_forked")
+
+@pytest.mark.forked
+def test_needs_forked():
+    assert os.environ["PYTEST_RUNNING_IN_SUBPROCESS"] == "1"
+
+def test_which_module():
+    print("module:", pytest_forked.__doc__.split(":")[0])
+"""
+
+
+def test_importorskip_pytest_forked_passes_after_the_switch(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """The usual guard of a test that needs --forked keeps passing without
+    pytest-forked installed, in pytest's process and in every child."""
+    pytester.makepyfile(test_guarded=GUARDED)
+    result = pytester.runpytest_subprocess("-s", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*module: pytest-forked's module name*"])
+
+
+def test_importorskip_pytest_forked_skips_when_the_alias_is_off(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_guarded=GUARDED)
+    result = pytester.runpytest_subprocess("-p", "no:forked", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*could not import 'pytest_forked'*"])
+
+
+def test_importorskip_pytest_forked_finds_the_real_module(
+    pytester: pytest.Pytester,
+) -> None:
+    """A real pytest-forked on sys.path is what ``import pytest_forked`` gets:
+    the alias answers only when nothing else does."""
+    pytester.makepyfile(
+        pytest_forked=FAKE_PYTEST_FORKED + "\nREAL = True\n",
+        test_guarded="""
+        import pytest_forked
+
+        def test_real():
+            assert pytest_forked.REAL
+        """,
+    )
+    result = pytester.runpytest_subprocess("test_guarded.py")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines([SHADOW])

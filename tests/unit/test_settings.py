@@ -170,3 +170,17 @@ def test_parse_marker_errors_name_test_argument_and_value(
 )
 def test_timeout_describe(timeout: Limit, text: str) -> None:
     assert timeout.describe() == text
+
+
+def test_serial_is_the_0_6_name_of_exclusive() -> None:
+    mark = pytest.mark.isolated(group="g", serial=True).mark
+    args = parse_marker(mark, NODEID)
+    assert args.exclusive is True
+    assert args.renamed == ("serial",)
+    assert parse_marker(pytest.mark.isolated(exclusive=True).mark, NODEID).renamed == ()
+
+
+def test_serial_must_be_a_bool() -> None:
+    mark = pytest.mark.isolated(serial="yes").mark
+    with pytest.raises(pytest.UsageError, match="serial must be True or False"):
+        parse_marker(mark, NODEID)

@@ -1,0 +1,20 @@
+"""The warnings pytest-isolated issues, for ``-W`` and ``filterwarnings``.
+
+Each is a :class:`pytest.PytestWarning` subclass, so that
+``-W error::pytest.PytestWarning`` and pytest's own filters treat them as
+pytest's own.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+__all__ = ["ForkedShadowedWarning", "IsolatedDeprecationWarning"]
+
+
+class ForkedShadowedWarning(pytest.PytestWarning):
+    """pytest-forked is installed, but pytest-isolated's alias runs instead."""
+
+
+class IsolatedDeprecationWarning(pytest.PytestDeprecationWarning):
+    """A spelling of pytest-isolated 0.6 that has a new name (the message names it)."""
