@@ -7,7 +7,12 @@ assertion rewriting would then warn that it cannot rewrite it (an error under
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = ["__version__", "child_output", "in_child"]
 
 
 def __getattr__(name: str) -> str:
@@ -21,3 +26,28 @@ def __getattr__(name: str) -> str:
         return version("pytest-isolated")
     except PackageNotFoundError:  # imported from a source tree not installed
         return "0.0.0"
+
+
+def in_child(config: pytest.Config) -> str | None:
+    """The name of the group this process runs, in an isolated child.
+
+    ``None`` in pytest's own process (also in a pytest-xdist worker, which is
+    pytest's own process for its tests), ``""`` in a fork template (which
+    runs no test; each of its forks then answers with its group).
+    """
+    from pytest_isolated.protocol import CHILD_PLUGIN_NAME
+
+    plugin: Any = config.pluginmanager.get_plugin(CHILD_PLUGIN_NAME)
+    return None if plugin is None else str(plugin.spec.group)
+
+
+def child_output(config: pytest.Config) -> dict[str, Any] | None:
+    """In a child, the dict handed to the parent when the child ends.
+
+    Put JSON-able values under keys of your plugin's name; the parent gets
+    them in ``pytest_isolated_child_output(config, group, output)``.  ``None``
+    in pytest's own process.
+    """
+    from pytest_isolated.child.sessiondata import OUTPUT_KEY
+
+    return config.stash.get(OUTPUT_KEY, None)

@@ -373,3 +373,30 @@ def wait_with_rusage(proc: subprocess.Popen[bytes]) -> tuple[int, Any]:
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 return proc.returncode, usage
     return proc.wait(), None
+
+
+def silence_hookimpl(impl: Any) -> None:
+    """Make one plugin's implementation of one hook do nothing in this process.
+
+    A child keeps conftests' and plugins' session hooks from running again
+    (they run once, in pytest's process).  pluggy has no public way to leave
+    one implementation out of a hook that pytest itself calls:
+    ``subset_hook_caller`` makes a new caller, which pytest would not use.
+    pluggy calls ``HookImpl.function``; a wrapper still yields once.
+    """
+    if impl.wrapper:
+
+        def stub(*args: Any, **kwargs: Any) -> Any:
+            return (yield)
+
+    elif impl.hookwrapper:
+
+        def stub(*args: Any, **kwargs: Any) -> Any:
+            yield
+
+    else:
+
+        def stub(*args: Any, **kwargs: Any) -> Any:
+            return None
+
+    impl.function = stub

@@ -6,7 +6,7 @@ Imports nothing of the package at run time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -40,3 +40,31 @@ def pytest_isolated_child_args(config: pytest.Config) -> list[str]:
     directory) passes its resolved value here.
     """
     return []
+
+
+def pytest_isolated_child_sessionfinish(
+    session: pytest.Session, exitstatus: int, output: dict[str, Any]
+) -> None:
+    """A child's session ends: the place for what a plugin does per child.
+
+    Called in each child that ran tests, in place of ``pytest_sessionfinish``,
+    which conftests and other plugins get only in pytest's own process (see
+    "What runs once, what per child" in the documentation).  Put in *output*
+    what the parent needs of this child's tests: values JSON can carry (str
+    keys; tuples come back as tuples; anything else as its ``repr``).  The
+    same dict is :func:`pytest_isolated.child_output`.
+    """
+
+
+def pytest_isolated_child_output(
+    config: pytest.Config, group: str, output: dict[str, Any] | None
+) -> None:
+    """A child of *group* ended; *output* is what it handed over.
+
+    Called in pytest's own process once per child that ran tests, before this
+    session's ``pytest_sessionfinish``: *output* is the child's
+    :func:`pytest_isolated.child_output` dict, or ``None`` when the child died
+    (crashed, timed out) before it could send it.  Under pytest-xdist, in the
+    worker that ran the group.  Modelled on pytest-xdist's
+    ``pytest_testnodedown`` and ``workeroutput``.
+    """

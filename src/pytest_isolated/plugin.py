@@ -56,8 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin(CHILD_PLUGIN_NAME):
         # Inside a subprocess: the child plugin is in charge.
         from pytest_isolated.adapters import integrations
+        from pytest_isolated.child import sessiondata
 
         integrations.register_child(config)
+        sessiondata.register(config)
         return
     resolved = settings.resolve_settings(config)
     config.stash[settings_key] = resolved
@@ -86,7 +88,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     # Each module below is loaded only if configure registered something of it.
-    for name in ("adapters.integrations", "adapters.xdist", "finding.bisector"):
+    for name in (
+        "adapters.integrations",
+        "adapters.xdist",
+        "finding.bisector",
+        "child.sessiondata",
+    ):
         module = sys.modules.get(f"pytest_isolated.{name}")
         if module is not None:
             module.unregister(config)

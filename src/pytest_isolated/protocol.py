@@ -44,6 +44,7 @@ EV_LOGFINISH = "logfinish"  # fields: nodeid, log (its --log-file lines), usage
 EV_INTERNAL_ERROR = "internal_error"  # fields: text
 EV_PLUGIN_TIMEOUT = "plugin_timeout"  # a plugin's timer ends the child; field: summary
 EV_EXIT = "exit"  # pytest.exit() or KeyboardInterrupt; fields: reason, returncode
+EV_OUTPUT = "output"  # what plugins hand the parent at the end; fields: output
 EV_FINISHED = "finished"  # fields: exitstatus
 # A fork template's own events.
 EV_FORKED = "forked"  # fields: workdir (the group's), pid
@@ -173,6 +174,8 @@ class ChildSpec:
     #: made since its collection ended, so that what its start-up does to the
     #: environment is done once (None: ``env``).  The tests get ``env``.
     startup_env: dict[str, str] | None = None
+    #: The group's name ("" for a fork template), for ``pytest_isolated.in_child``.
+    group: str = ""
 
     def to_json(self) -> bytes:
         """One line of JSON."""

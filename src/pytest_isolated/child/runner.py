@@ -76,6 +76,7 @@ NEUTRAL_OPTIONS: dict[str, Any] = {
     "tx": [],
     "looponfail": False,
     "pastebin": None,
+    "clean_alluredir": False,  # allure-pytest: the parent's session cleaned it
 }
 
 STDIO_PLUGIN_NAME = "pytest-isolated-stdio"

@@ -60,7 +60,9 @@ class Prober:
     def open(self, items: list[pytest.Item]) -> None:
         """The pool, and with the fork method its template, which collects
         every test a probe may run."""
-        self.pool = Pool(self.config, self.settings, start=self.start, capture=True)
+        self.pool = Pool(
+            self.config, self.settings, start=self.start, capture=True, outputs=False
+        )
         remaining = self.remaining()
         limit = TEMPLATE_LIMIT if remaining is None else min(remaining, TEMPLATE_LIMIT)
         everything = Group(0, "bisect", items, Limit(limit, "the bisect"))

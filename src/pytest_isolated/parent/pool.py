@@ -30,14 +30,14 @@ from typing import Any
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.parent.events import Exited, Inbox, Message
+from pytest_isolated.parent.events import Event, Exited, Inbox, Message
 from pytest_isolated.parent.forks import ForkedHandle, ForkTemplate
 from pytest_isolated.parent.grouping import Group
 from pytest_isolated.parent.handle import ChildHandle
 from pytest_isolated.parent.spawned import SpawnedHandle
 from pytest_isolated.parent.watchdog import Watchdog
 from pytest_isolated.platform import tree
-from pytest_isolated.protocol import CACHE_DIR, LOG_FILE, ChildSpec
+from pytest_isolated.protocol import CACHE_DIR, EV_OUTPUT, LOG_FILE, ChildSpec
 from pytest_isolated.settings import STARTUP_PATH, STARTUP_PROCESS, Settings
 
 #: The longest the fork template may take to collect.
@@ -66,11 +66,15 @@ class Pool:
         *,
         start: Start | None = None,
         capture: bool | None = None,
+        outputs: bool = True,
     ) -> None:
         """*start*: the environment and working directory every child gets
         (default: the parent's at the moment the child starts); *capture*:
-        whether the children's output goes to files (default: unless ``-s``)."""
+        whether the children's output goes to files (default: unless ``-s``);
+        *outputs*: whether plugins get what the children hand over (not what
+        a probe's children ran, which is no part of the session)."""
         self.config = config
+        self.outputs = outputs
         self.settings = settings
         if capture is None:
             capture = config.getoption("capture", "no") != "no"
@@ -98,6 +102,8 @@ class Pool:
         self._held: collections.deque[tuple[ChildHandle, Message]] = collections.deque()
         #: Whether this process became a subreaper for the session.
         self._subreaper = False
+        #: The group each child ran, for the output it hands over at its end.
+        self.group_names: dict[ChildHandle, str] = {}
 
     def _adopt_orphans(self) -> None:
         """Become a subreaper (Linux), once: what a crashed child leaves
@@ -152,6 +158,7 @@ class Pool:
             child = self._take_prestarted() or self._spawn()
         if prestart_next and method == "prestart" and self.prestarted is None:
             self.prestarted = self._spawn()
+        self.group_names[child] = group.name
         return child
 
     def no_more_groups(self) -> None:
@@ -180,14 +187,18 @@ class Pool:
 
     def _tell(self, reason: str) -> None:
         """Say once per session why groups that would fork are spawned."""
-        if reason in self._told:
+        self._tell_once(
+            f"pytest-isolated: {reason}; isolated tests that would be forked "
+            "start as spawned subprocesses instead"
+        )
+
+    def _tell_once(self, text: str) -> None:
+        """A warning of ours in the session's summary, once per session."""
+        if text in self._told:
             return
-        self._told.add(reason)
+        self._told.add(text)
         message = warnings.WarningMessage(
-            PytestIsolatedWarning(
-                f"pytest-isolated: {reason}; isolated tests that would be forked "
-                "start as spawned subprocesses instead"
-            ),
+            PytestIsolatedWarning(text),
             PytestIsolatedWarning,
             __file__,
             0,
@@ -248,7 +259,15 @@ class Pool:
                 continue
 
     def _dispatch(self, child: ChildHandle, message: Message) -> bool:
-        """Handle the template's messages and retired children's exits."""
+        """Handle the template's messages, children's output and retired
+        children's exits."""
+        if isinstance(message, Event) and message.name == EV_OUTPUT:
+            # Sent as the child's session ends, often after its group's
+            # last result, when its run no longer listens.
+            output = message.fields.get("output")
+            if self.outputs:
+                self._output(child, output if isinstance(output, dict) else {})
+            return True
         if self.template is not None and child is self.template.child:
             self.template.handle(message)
             return True
@@ -257,6 +276,25 @@ class Pool:
                 self.close(child)
             return True
         return False
+
+    def output_lost(self, child: ChildHandle) -> None:
+        """*child* died before its session ended: tell plugins it handed
+        over nothing."""
+        if self.outputs:
+            self._output(child, None)
+
+    def _output(self, child: ChildHandle, output: dict[str, Any] | None) -> None:
+        """Hand plugins what a child's plugins handed over."""
+        group = self.group_names.get(child, "")
+        try:
+            self.config.hook.pytest_isolated_child_output(
+                config=self.config, group=group, output=output
+            )
+        except Exception as exc:  # noqa: BLE001 - one plugin's error ends no session
+            self._tell_once(
+                f"pytest-isolated: a pytest_isolated_child_output hook failed on "
+                f"the output of group {group!r}: {type(exc).__name__}: {exc}"
+            )
 
     def retire(self, child: ChildHandle) -> None:
         """A child whose results are all in; reaped when it exits, off the
@@ -300,6 +338,10 @@ class Pool:
         for child in list(self.retired):
             child.kill()  # stuck at exit
             self.close(child)
+        # A closed child's last events (its output) may still wait here.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._dispatch(*self.inbox.get_nowait())
         self.specs.cleanup()
         self.watchdog.stop()
         if self._subreaper:
@@ -334,6 +376,7 @@ class Specs:
         basetemp: str,
         timeout: float | None,
         template: bool = False,
+        group: str = "",
         mem_limit: float | None = None,
         cpu_limit: float | None = None,
     ) -> ChildSpec:
@@ -379,6 +422,7 @@ class Specs:
             capture=child.capture,
             tee=bool(child.tees),
             template=template,
+            group=group,
             events_path=str(child.events_path)
             if isinstance(child, ForkedHandle)
             else None,

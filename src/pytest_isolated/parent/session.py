@@ -19,6 +19,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import sys
+from collections.abc import Generator
 
 import pytest
 
@@ -202,6 +203,7 @@ class IsolationScheduler:
             child,
             run.pending,
             basetemp=run.basetemp,
+            group=group.name,
             timeout=group.timeout.value,
             mem_limit=group.mem_limit.value,
             cpu_limit=group.cpu_limit.value,
@@ -218,6 +220,7 @@ class IsolationScheduler:
         step = run.handle(message)
         if step.incident is not None:
             self.incidents.append(step.incident)
+            self.pool.output_lost(child)  # it died before its session ended
         self._release(step.release)
 
     def _release(self, child: ChildHandle | None) -> None:
@@ -251,6 +254,19 @@ class IsolationScheduler:
                 f"{len(self._started)} group(s), {self.pool.child_seconds:.2f}s "
                 "in total"
             )
+
+    # trylast: inside the other plugins' wrappers (pytest-cov combines after).
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtestloop(
+        self, session: pytest.Session
+    ) -> Generator[None, object, object]:
+        """Every child has ended, and handed over its output, before any
+        plugin's pytest_sessionfinish: a child's last files are written and
+        its data is in (``pytest_isolated_child_output``)."""
+        try:
+            return (yield)
+        finally:
+            self.pytest_sessionfinish()
 
     def pytest_sessionfinish(self) -> None:
         """Stop what still runs (-x, Ctrl-C) and reap every child."""
