@@ -11,13 +11,12 @@ calling thread, and a lock another one holds stays locked for ever) and that
 no GPU runtime was initialised; otherwise it says why and forks no more.
 
 A fork shares the template's import-time state and nothing the template opened
-for its own use: in :func:`enter_fork` it takes a session, a FIFO, capture
-files, dump files, a basetemp and a cache folder of its own, the environment
-and working directory of its group's start, and a fresh ``random`` seed.
-It then returns into pytest's run loop, runs its group like a spawned child,
-and ends like one: ``pytest_sessionfinish`` hooks and ``atexit`` handlers run.
-
-Imports only the child-side modules of the package and ``protocol``.
+for its own use: the template's pytest (:class:`Template`, the child plugin)
+gives it a session, a FIFO, capture files, dump files, a basetemp and a cache
+folder of its own, the environment and working directory of its group's
+start, and a fresh ``random`` seed.  It then returns into pytest's run loop,
+runs its group like a spawned child, and ends like one:
+``pytest_sessionfinish`` hooks and ``atexit`` handlers run.
 """
 
 from __future__ import annotations
@@ -25,47 +24,41 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import random
 import selectors
 import shutil
 import signal
 import sys
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-import pytest
-
-from pytest_isolated import _compat
+from pytest_isolated.child import process
 from pytest_isolated.platform import tree
 from pytest_isolated.platform.resources import usage_of
 from pytest_isolated.protocol import (
-    CACHE_DIR,
     EV_FORK_EXITED,
     EV_FORKED,
     EV_SPARE,
-    EV_STARTED,
-    LOG_FILE,
-    STDERR_FIFO,
-    STDERR_FILE,
-    STDOUT_FIFO,
-    STDOUT_FILE,
     ChildSpec,
 )
 
-if TYPE_CHECKING:
-    from pytest_isolated.child.runner import ChildPlugin
+
+class Template(Protocol):
+    """What the fork server needs of the template's pytest."""
+
+    def send(self, event: str, **fields: Any) -> None:
+        """Send an event to the parent (from the template or a fork)."""
+
+    def enter_group(self, spec: ChildSpec) -> None:
+        """In a new fork: become the child that runs *spec*'s group."""
 
 
 class ForkServer:
     """The template's command loop."""
 
-    def __init__(
-        self, plugin: ChildPlugin, config: pytest.Config, commands: int
-    ) -> None:
-        self.plugin = plugin
-        self.config = config
+    def __init__(self, template: Template, commands: int, workdir: str) -> None:
+        self.template = template
         self.commands = commands
+        self.workdir = workdir  # the template's own
         self.forks: dict[int, str] = {}  # running forks: pid -> workdir
         self.spare: tuple[int, int] | None = None  # (pid, pipe to its spec)
         self.pid = os.getpid()
@@ -78,7 +71,7 @@ class ForkServer:
             os.set_blocking(fd, False)
         self._wake = (wake_read, wake_write)
         old_handler = signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.signal(signal.SIGTERM, self._parent_died)
+        signal.signal(process.PARENT_DIED, self._parent_died)
         signal.set_wakeup_fd(wake_write)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.commands, selectors.EVENT_READ)
@@ -122,7 +115,7 @@ class ForkServer:
         if self.spare is None and self._prefork():  # the last one died waiting
             return True
         if self.spare is None:  # unsafe: the parent was told, yet asked
-            self.plugin.channel.send(EV_FORKED, workdir=spec.workdir, pid=-1)
+            self.template.send(EV_FORKED, workdir=spec.workdir, pid=-1)
             return False
         pid, to_fork = self.spare
         self.spare = None
@@ -130,7 +123,7 @@ class ForkServer:
             os.write(to_fork, line)
         os.close(to_fork)
         self.forks[pid] = spec.workdir
-        self.plugin.channel.send(EV_FORKED, workdir=spec.workdir, pid=pid)
+        self.template.send(EV_FORKED, workdir=spec.workdir, pid=pid)
         return self._prefork()
 
     def _prefork(self) -> bool:
@@ -141,7 +134,7 @@ class ForkServer:
         """
         reason = unsafe_reason()
         if reason is not None:
-            self.plugin.channel.send(EV_SPARE, ok=False, reason=reason)
+            self.template.send(EV_SPARE, ok=False, reason=reason)
             return False
         read_end, write_end = os.pipe()
         _flush()
@@ -154,30 +147,31 @@ class ForkServer:
                     line = pipe.readline()
                 if not line:  # not needed after all
                     os._exit(0)
-                enter_fork(self.plugin, self.config, ChildSpec.from_json(line))
+                self.template.enter_group(ChildSpec.from_json(line))
             except BaseException:  # noqa: BLE001 - never run on as the template
                 os._exit(70)
             return True
         os.close(read_end)
         self.spare = (pid, write_end)
-        self.plugin.channel.send(EV_SPARE, ok=True, reason=None)
+        self.template.send(EV_SPARE, ok=True, reason=None)
         return False
 
     def _parent_died(self, *_: object) -> None:
-        """SIGTERM (sent when the parent dies): end every fork's tree, leave."""
+        """The parent died (:data:`~pytest_isolated.child.process.PARENT_DIED`):
+        end every fork's tree, leave."""
         tree.kill_tree(os.getpid())  # the forks and all they started
         for pid, workdir in self.forks.items():
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
             shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(self.plugin.spec.workdir, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
         os._exit(1)
 
     def _leave_template(self) -> None:
         """In a new fork: drop what belongs to the template's loop."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        process.forget_parent()
         self.selector.close()
         for fd in (*self._wake, self.commands):
             with contextlib.suppress(OSError):
@@ -199,7 +193,7 @@ class ForkServer:
             if self.forks.pop(pid, None) is not None:
                 returncode = os.waitstatus_to_exitcode(status)
                 usage = usage_of(rusage).to_wire()
-                self.plugin.channel.send(
+                self.template.send(
                     EV_FORK_EXITED, pid=pid, returncode=returncode, usage=usage
                 )
             elif self.spare is not None and self.spare[0] == pid:
@@ -219,44 +213,7 @@ class ForkServer:
                 os.killpg(pid, signal.SIGKILL)
             shutil.rmtree(workdir, ignore_errors=True)
         if os.getppid() == 1:  # the parent is gone: nobody else removes it
-            shutil.rmtree(self.plugin.spec.workdir, ignore_errors=True)
-
-
-def enter_fork(plugin: ChildPlugin, config: pytest.Config, spec: ChildSpec) -> None:
-    """In the fork: become the child that runs *spec*'s group."""
-    os.setsid()  # a session of its own, so that its whole tree can be killed
-    tree.become_subreaper()  # not inherited from the template
-    tree.allow_debugger()
-    assert spec.events_path is not None
-    plugin.channel.reopen(os.open(spec.events_path, os.O_WRONLY))
-    workdir = Path(spec.workdir)
-    if spec.capture:
-        for fd, name in ((1, STDOUT_FILE), (2, STDERR_FILE)):
-            target = os.open(workdir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-            os.dup2(target, fd)
-            os.close(target)
-    elif spec.tee:  # under -s: through the parent, which shows it live
-        for fd, name in ((1, STDOUT_FIFO), (2, STDERR_FIFO)):
-            target = os.open(workdir / name, os.O_WRONLY)
-            os.dup2(target, fd)
-            os.close(target)
-    os.environ.clear()
-    os.environ.update(spec.env)
-    os.chdir(spec.cwd)
-    random.seed()
-    plugin.spec = spec
-    plugin.dumps.open(workdir, spec.timeout, spec.dump_margin)
-    plugin.stdio.workdir = workdir
-    plugin.stdio.take_streams()
-    _compat.redirect_faulthandler_plugin(config)
-    handler = _compat.log_file_handler(config)
-    if handler is not None and config.getoption("log_file", None):
-        plugin.log_file.restart(workdir / LOG_FILE)
-        stream = open(plugin.log_file.path, "w", encoding="UTF-8")  # noqa: SIM115
-        handler.setStream(stream).close()  # the handler owns the new one
-    _compat.set_basetemp(config, Path(spec.basetemp))
-    _compat.set_cache_dir(config, workdir / CACHE_DIR)
-    plugin.channel.send(EV_STARTED, pid=os.getpid())
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def unsafe_reason() -> str | None:

@@ -20,17 +20,18 @@ import os
 import sys
 from collections.abc import Generator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.child import passthrough
+from pytest_isolated.child import passthrough, process
 from pytest_isolated.child.capture import LogFileTail, PhaseCapture
 from pytest_isolated.child.channel import Channel
+from pytest_isolated.child.forkserver import ForkServer
 from pytest_isolated.child.passthrough import TerminalTap
+from pytest_isolated.child.relay import EventRelay
 from pytest_isolated.child.stacks import Dumps
-from pytest_isolated.platform import tree
 from pytest_isolated.platform.resources import (
     Usage,
     apply_limits,
@@ -38,24 +39,14 @@ from pytest_isolated.platform.resources import (
     own_usage,
 )
 from pytest_isolated.protocol import (
+    CACHE_DIR,
     CHILD_PLUGIN_NAME,
-    EV_COLLECT_ERROR,
     EV_COLLECTED,
-    EV_EXIT,
-    EV_INTERNAL_ERROR,
     EV_LOGFINISH,
-    EV_LOGSTART,
-    EV_PHASE,
-    EV_REPORT,
-    EV_TERMINAL,
-    EV_WARNING,
+    EV_STARTED,
     LOG_FILE,
     ChildSpec,
-    warning_to_wire,
 )
-
-if TYPE_CHECKING:
-    import warnings
 
 #: Options that would make the child write the parent's session outputs, run
 #: tests elsewhere, stop early or wait for a debugger; set as shown in the child.
@@ -106,11 +97,11 @@ class ChildPlugin:
             Path(spec.workdir), spec.capture, dumps, live=spec.tee
         )
         self.log_file = LogFileTail(Path(spec.workdir) / LOG_FILE)
-        self.stdio.on_phase = self._phase_starts
+        #: Registered beside this plugin (see entry.py).
+        self.relay = EventRelay(channel, tap)
+        self.stdio.on_phase = self.relay.phase_starts
         self.collected: dict[str, pytest.Item] = {}
         self.config: pytest.Config | None = None
-        #: The group's last test: what runs after its teardown is a leak.
-        self.last_nodeid: str | None = None
 
     # -- configuration -----------------------------------------------------------
 
@@ -129,9 +120,7 @@ class ChildPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
         self.config = config
-        for name, value in NEUTRAL_OPTIONS.items():
-            if hasattr(config.option, name):
-                setattr(config.option, name, value)
+        _neutralise(config)
         _drop_repeated_entries(
             sys.path, self.spec.sys_path, [str(p) for p in config.getini("pythonpath")]
         )
@@ -152,13 +141,7 @@ class ChildPlugin:
         if spec.junit_family is not None:
             recorder = passthrough.LogXML(spec.junit_family, self.channel.send)
             config.stash[_compat.junit_key()] = recorder
-        # The cache's last-failed and new-first bookkeeping is the parent's:
-        # in a child (a fork's template collected the whole session) it
-        # would only write files nobody reads.
-        for name in ("lfplugin", "nfplugin"):
-            bookkeeper = config.pluginmanager.get_plugin(name)
-            if bookkeeper is not None:
-                config.pluginmanager.unregister(bookkeeper, name)
+        _drop_bookkeeping(config)
         if os.environ.get("PYTEST_XDIST_WORKER"):
             config.pluginmanager.register(passthrough, XDIST_NAME)
 
@@ -202,10 +185,6 @@ class ChildPlugin:
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         self.collected.setdefault(item.nodeid, item)
 
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self._send_report(EV_COLLECT_ERROR, report)
-
     # -- running -----------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
@@ -220,14 +199,13 @@ class ChildPlugin:
         each of its forks returns with its own group to run.
         """
         for nodeid in self.spec.nodeids:
-            self._adopt_xdist_group_id(nodeid)
+            _adopt_xdist_group_id(self.collected, nodeid)
         if self.spec.template:
-            from pytest_isolated.child.forkserver import ForkServer
-
             assert self.commands is not None
             missing = [n for n in self.spec.nodeids if n not in self.collected]
             self.channel.send(EV_COLLECTED, missing=missing)
-            if not ForkServer(self, session.config, self.commands).serve():
+            server = ForkServer(self, self.commands, self.spec.workdir)
+            if not server.serve():
                 return True  # the template is done
         self._run_group()
         return True
@@ -247,7 +225,7 @@ class ChildPlugin:
         if self.spec.cpu_limit is not None:
             self.dumps.on_cpu_limit()
         self.channel.send(EV_COLLECTED, missing=missing, baseline=_wire(baseline))
-        self.last_nodeid = items[-1].nodeid if items else None
+        self.relay.last_nodeid = items[-1].nodeid if items else None
         for index, item in enumerate(items):
             nextitem = items[index + 1] if index + 1 < len(items) else None
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
@@ -266,92 +244,70 @@ class ChildPlugin:
             )
         self.stdio.restore()
 
-    def _adopt_xdist_group_id(self, nodeid: str) -> None:
-        """Give an item the id an xdist worker gave it under ``--dist loadgroup``.
+    # -- a fork of the template ---------------------------------------------------
 
-        There the worker appends ``@<xdist_group>`` to the ids of marked tests;
-        the child, which is no worker, does not.
-        """
-        at = nodeid.rfind("@")
-        if nodeid in self.collected or at <= nodeid.rfind("]"):
-            return
-        item = self.collected.get(nodeid[:at])
-        if item is not None:
-            _compat.set_nodeid(item, nodeid)
-            if item.nodeid == nodeid:
-                self.collected[nodeid] = item
+    def send(self, event: str, **fields: Any) -> None:
+        self.channel.send(event, **fields)
 
-    def _phase_starts(self, item: pytest.Item, when: str) -> None:
-        self.channel.send(EV_PHASE, nodeid=item.nodeid, when=when)
-        if when == "setup":
-            # From here to the teardown's report, what reaches the terminal
-            # (but for the terminal reporter's own report lines) is the test's.
-            self.tap.recording = True
-
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self.channel.send(EV_LOGSTART, nodeid=nodeid)
-
-    # A wrapper: the report as pytest made it, before any logreport hook runs;
-    # what those add to it (a conftest's extra section), they add again in the
-    # parent.  What the terminal got since the last report comes first.
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None]:
-        self.tap.recording = False
-        runs = self.tap.take()
-        if runs:
-            self.channel.send(EV_TERMINAL, runs=runs)
-        if report.when == "teardown" and report.nodeid == self.last_nodeid:
-            _end_leaked_processes(report)
-        self._send_report(EV_REPORT, report)
-        try:
-            return (yield)
-        finally:
-            self.tap.recording = report.when != "teardown"
-
-    def pytest_warning_recorded(
-        self, warning_message: warnings.WarningMessage, when: str, nodeid: str
-    ) -> None:
-        self.channel.send(
-            EV_WARNING,
-            when=when,
-            nodeid=nodeid,
-            warning=warning_to_wire(warning_message),
-        )
-
-    def pytest_keyboard_interrupt(
-        self, excinfo: pytest.ExceptionInfo[BaseException]
-    ) -> None:
-        """A test called pytest.exit() or raised KeyboardInterrupt: the parent's
-        session must end the same way."""
-        exc = excinfo.value
-        if isinstance(exc, pytest.exit.Exception):
-            returncode = exc.returncode if exc.returncode is not None else 2
-            self.channel.send(EV_EXIT, reason=exc.msg, returncode=int(returncode))
-        else:
-            self.channel.send(EV_EXIT, reason=None, returncode=2)
-
-    def pytest_internalerror(self, excrepr: object) -> None:
-        self.channel.send(EV_INTERNAL_ERROR, text=str(excrepr))
-
-    def _send_report(
-        self, event: str, report: pytest.TestReport | pytest.CollectReport
-    ) -> None:
-        assert self.config is not None
-        hook = self.config.hook
-        data = hook.pytest_report_to_serializable(config=self.config, report=report)
-        self.channel.send(event, report=data)
+    def enter_group(self, spec: ChildSpec) -> None:
+        """In a new fork of the template: become the child that runs *spec*'s
+        group, with files of its own where the template had its own."""
+        config = self.config
+        assert config is not None
+        assert spec.events_path is not None
+        self.channel.reopen(os.open(spec.events_path, os.O_WRONLY))
+        process.forget_parent()
+        process.become_child(spec, forked=True)
+        self.spec = spec
+        workdir = Path(spec.workdir)
+        self.dumps.open(workdir, spec.timeout, spec.dump_margin)
+        self.stdio.workdir = workdir
+        self.stdio.take_streams()
+        _compat.redirect_faulthandler_plugin(config)
+        handler = _compat.log_file_handler(config)
+        if handler is not None and config.getoption("log_file", None):
+            self.log_file.restart(workdir / LOG_FILE)
+            stream = open(self.log_file.path, "w", encoding="UTF-8")  # noqa: SIM115
+            handler.setStream(stream).close()  # the handler owns the new one
+        _compat.set_basetemp(config, Path(spec.basetemp))
+        _compat.set_cache_dir(config, workdir / CACHE_DIR)
+        self.channel.send(EV_STARTED, pid=os.getpid())
 
 
-def _end_leaked_processes(report: pytest.TestReport) -> None:
-    """After the group's last teardown (session fixtures included), kill what
-    the group's tests left running and name it in *report*."""
-    if not tree.LINUX or not tree.has_children():
+def _neutralise(config: pytest.Config) -> None:
+    """Stop the child from writing the session's outputs (configure, first)."""
+    for name, value in NEUTRAL_OPTIONS.items():
+        if hasattr(config.option, name):
+            setattr(config.option, name, value)
+
+
+def _drop_bookkeeping(config: pytest.Config) -> None:
+    """Unregister what the cache plugin registered (configure, last).
+
+    The cache's last-failed and new-first bookkeeping is the parent's: in a
+    child (a fork's template collected the whole session) it would only
+    write files nobody reads.
+    """
+    for name in ("lfplugin", "nfplugin"):
+        bookkeeper = config.pluginmanager.get_plugin(name)
+        if bookkeeper is not None:
+            config.pluginmanager.unregister(bookkeeper, name)
+
+
+def _adopt_xdist_group_id(collected: dict[str, pytest.Item], nodeid: str) -> None:
+    """Give an item the id an xdist worker gave it under ``--dist loadgroup``.
+
+    There the worker appends ``@<xdist_group>`` to the ids of marked tests;
+    the child, which is no worker, does not.
+    """
+    at = nodeid.rfind("@")
+    if nodeid in collected or at <= nodeid.rfind("]"):
         return
-    leaked = tree.kill_tree(os.getpid(), spare=tree.interpreter_helpers())
-    if leaked:
-        tree.reap(leaked)
-        text = tree.describe(leaked, "after the group's last test")
-        report.sections.append((f"{tree.SECTION} at teardown", text))
+    item = collected.get(nodeid[:at])
+    if item is not None:
+        _compat.set_nodeid(item, nodeid)
+        if item.nodeid == nodeid:
+            collected[nodeid] = item
 
 
 def _wire(used: Usage | None) -> dict[str, float] | None:

@@ -23,10 +23,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import IO, Any
 
 from pytest_isolated import _compat
+from pytest_isolated.child import entry
 from pytest_isolated.parent.events import DRAIN_SECONDS, Exited, Inbox
 from pytest_isolated.parent.handle import ChildHandle
 from pytest_isolated.parent.tee import OutputTee
@@ -64,10 +64,9 @@ class SpawnedHandle(ChildHandle):
         outputs = self._outputs(tee)
         read_fd, write_fd = os.pipe()
         popen_kwargs, channel = _inherit(write_fd)
-        command = [sys.executable, *_compat.interpreter_flags(), "-c"]
         try:
             self.proc = subprocess.Popen(
-                [*command, _bootstrap(path0), channel, str(self.workdir)],
+                entry.command(path0, channel, self.workdir),
                 stdin=subprocess.PIPE,
                 stdout=outputs[0] if outputs else None,
                 stderr=outputs[1] if outputs else None,
@@ -217,20 +216,3 @@ def _thread(target: Any, name: str, *args: Any) -> threading.Thread:
     )
     thread.start()
     return thread
-
-
-def _bootstrap(path0: str) -> str:
-    """The child's ``-c`` program.
-
-    It gives the child the parent's ``sys.path[0]`` before anything else is
-    imported: ``python -m pytest`` has the working directory there, the
-    ``pytest`` script its own directory, and imports must resolve alike.
-    This very copy of the package is imported (another one may come first
-    on the child's ``PYTHONPATH``), from a path entry that is then removed.
-    """
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    return (
-        f"import sys; sys.path[0] = {path0!r}; sys.path.insert(0, {package_parent!r}); "
-        "import pytest_isolated; del sys.path[0]; "
-        "from pytest_isolated.child.entry import main; sys.exit(main())"
-    )

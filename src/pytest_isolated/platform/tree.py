@@ -39,6 +39,7 @@ COOKIE = "PYTEST_ISOLATED_CHILD"
 #: The title of the report section that names leaked processes.
 SECTION = "isolated: leaked processes"
 
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
 _PR_SET_PTRACER = 0x59616D61  # Yama: who may ptrace this process
@@ -89,6 +90,11 @@ def become_subreaper() -> bool:
 
 def stop_being_subreaper() -> None:
     _prctl(_PR_SET_CHILD_SUBREAPER, 0)
+
+
+def set_death_signal(signum: int) -> bool:
+    """Be sent *signum* when the parent dies (Linux, ``PR_SET_PDEATHSIG``)."""
+    return _prctl(_PR_SET_PDEATHSIG, signum)
 
 
 def is_subreaper() -> bool:
