@@ -59,7 +59,11 @@ HELP_MEM_LIMIT = (
 HELP_CPU_LIMIT = "CPU seconds each isolated group may use (0: no limit, the default)"
 HELP_JUNIT_USAGE = (
     "add isolated_peak_rss_mib and isolated_cpu_s properties to each isolated "
-    "test in JUnit XML (default: true)"
+    "test in JUnit XML (default: false)"
+)
+HELP_USAGE = (
+    "after the summary, show the N isolated groups that used the most memory "
+    "and CPU, and how many subprocesses ran (N: 10 when not given; 0: all)"
 )
 HELP_CHECK_STATE = (
     "report the tests run in this process that leave its state changed "
@@ -139,6 +143,16 @@ def one_of(choices: tuple[str, ...]) -> Callable[[object], str]:
         return text
 
     return parse
+
+
+def parse_count(value: object) -> int:
+    """A whole number >= 0."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    if isinstance(text, str) and text.isascii() and text.isdigit():
+        return int(text)
+    raise ValueError(f"expected a whole number >= 0, got {value!r}")
 
 
 def parse_bool(value: object) -> bool:
@@ -221,6 +235,13 @@ OPTIONS = {
             one_of(CHECK_STATE_MODES),
             "warn|fail",
             extra=(("nargs", "?"), ("const", "warn")),
+        ),
+        Option(
+            "--isolated-usage",
+            HELP_USAGE,
+            parse_count,
+            "N",
+            extra=(("nargs", "?"), ("const", 10)),
         ),
         Option("--isolated-bisect", HELP_BISECT, parse_bool, extra=(("nargs", 0),)),
         Option(

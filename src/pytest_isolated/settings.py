@@ -215,15 +215,19 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
     """
     forked = item.config.pluginmanager.has_plugin(FORKED_PLUGIN)
     closest = _closest(item, (MARKER, FORKED_MARKER) if forked else (MARKER,))
+    args = None  # a bad marker is an error, skipped or not
+    if closest is not None and closest[1].name == MARKER:
+        args = parse_marker(closest[1], item.nodeid)
+    if will_not_run(item):
+        return None  # pytest's process reports the skip, as without isolation
     if closest is None:
         if isolate_all:
             by_forked = forked and bool(item.config.getoption("forked", False))
             return Request(("node", item.nodeid), item.nodeid, None, forked=by_forked)
         return None
-    node, mark = closest
-    if mark.name == FORKED_MARKER:
+    node = closest[0]
+    if args is None:  # pytest-forked's marker
         return Request(("node", item.nodeid), item.nodeid, None, forked=True)
-    args = parse_marker(mark, item.nodeid)
     for old in args.renamed:
         new = _RENAMED_KWARGS[old]
         message = f"{old}= is pytest-isolated 0.6's name for {new}=: use {new}="
@@ -243,6 +247,30 @@ def resolve_request(item: pytest.Item, isolate_all: bool) -> Request | None:
         mem_limit=args.mem_limit,
         cpu_limit=args.cpu_limit,
     )
+
+
+def will_not_run(item: pytest.Item) -> bool:
+    """Whether *item*'s marks already decide, in this process, that it will
+    not run: ``skip``, or ``skipif`` / ``xfail(run=False)`` whose conditions
+    are booleans, one of them true.  A string condition is evaluated where the
+    test runs (it may read the process's state), so it decides nothing here.
+    """
+    config = item.config
+    if not config.pluginmanager.has_plugin("skipping"):
+        return False  # -p no:skipping: marks do nothing anywhere
+    if any(True for _ in item.iter_markers(name="skip")):
+        return True
+    kinds = ["skipif"]
+    if not config.getoption("runxfail", False):
+        kinds.append("xfail")
+    for kind in kinds:
+        for mark in item.iter_markers(name=kind):
+            if kind == "xfail" and mark.kwargs.get("run", True):
+                continue
+            conditions = mark.args or (mark.kwargs.get("condition", True),)
+            if all(isinstance(c, bool) for c in conditions) and any(conditions):
+                return True
+    return False
 
 
 #: ``sys.path`` as it was before conftests changed it (set by the plugin's

@@ -429,3 +429,65 @@ def test_group_finished_while_another_ran_is_not_run_again(
 
 # Every behaviour here holds for each start method.
 pytestmark = pytest.mark.usefixtures("every_start_method")
+
+
+STATIC_SKIPS = """
+import os
+import pytest
+
+pytestmark = pytest.mark.isolated
+
+@pytest.mark.skip(reason="never here")
+def test_skip():
+    pass
+
+@pytest.mark.skipif(True, reason="decided at import")
+def test_skipif():
+    pass
+
+@pytest.mark.xfail(run=False, reason="not run")
+def test_xfail_not_run():
+    pass
+
+@pytest.mark.skipif(False, reason="not taken")
+def test_runs():
+    assert os.environ["PYTEST_RUNNING_IN_SUBPROCESS"] == "1"
+
+@pytest.mark.skipif(
+    "os.environ.get('PYTEST_RUNNING_IN_SUBPROCESS') == '1'", reason="child only"
+)
+def test_string_condition_is_decided_where_the_test_runs():
+    pass
+"""
+
+
+def test_a_statically_skipped_test_needs_no_subprocess(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """skip, skipif(True) and xfail(run=False) decide in pytest's process that
+    the test will not run: it is reported there, as pytest reports it, and
+    costs no subprocess.  A string condition is evaluated in the child."""
+    pytester.makepyfile(test_s=STATIC_SKIPS)
+    args = ["-rsx", "--isolated-usage", "-p", "no:cacheprovider"]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=1, skipped=3, xfailed=1)
+    result.stdout.fnmatch_lines(
+        [
+            # One group (the module) for the two tests that go to a child.
+            "pytest-isolated: 1 subprocess(es) for 1 group(s), *",
+            "SKIPPED [1] test_s.py:6: never here",
+            "SKIPPED [1] test_s.py:10: decided at import",
+            "SKIPPED ?1? test_s.py:*: child only",
+            "XFAIL*test_s.py::test_xfail_not_run*not run",
+        ]
+    )
+    in_process = pytester.runpytest_subprocess("--no-isolation", *args)
+    in_process.assert_outcomes(passed=1, failed=1, skipped=2, xfailed=1)
+    summary = [
+        line for line in result.outlines if line.startswith(("SKIPPED", "XFAIL"))
+    ]
+    same = [
+        line for line in in_process.outlines if line.startswith(("SKIPPED", "XFAIL"))
+    ]
+    # The statically skipped ones read as pytest's own.
+    assert [summary[0], summary[1], summary[3]] == [same[0], same[1], same[2]]

@@ -75,10 +75,7 @@ def test_every_report_of_an_isolated_test(pytester: pytest.Pytester) -> None:
             pytest.skip("not here")
         """
     )
-    # The usage properties are added on purpose (tests/test_resources.py).
-    no_usage = ["-o", "isolated_junit_usage=false"]
     args = ["-v", "-rA", "--junitxml=out.xml", "--durations=0", "--durations-min=0"]
-    args += no_usage
     # pytest's own count: the two warnings, and record_property's warning that
     # it does not suit the default junit_family (xunit2), once per test.
     in_process = pytester.runpytest_subprocess("--no-isolation", *args)
@@ -170,9 +167,7 @@ def test_corpus_outcomes_equal_with_and_without_isolation(
     runs = {}
     for mode in ("--isolated", "--no-isolation"):
         xml = f"{mode.strip('-')}.xml"
-        result = pytester.runpytest_subprocess(
-            mode, "-rA", f"--junitxml={xml}", "-o", "isolated_junit_usage=false"
-        )
+        result = pytester.runpytest_subprocess(mode, "-rA", f"--junitxml={xml}")
         runs[mode] = (result, summary_lines(result), junit_cases(pytester.path / xml))
     isolated, in_process = runs["--isolated"], runs["--no-isolation"]
     outcomes = in_process[0].parseoutcomes()

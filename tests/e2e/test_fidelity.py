@@ -557,18 +557,6 @@ BASETEMP = re.compile(r"pytest-of-[^/\\\s]+([/\\])pytest-\d+")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?")
 #: The scheduler pytest-xdist names under -v: pytest-isolated's own, on purpose.
 XDIST_SCHEDULER = re.compile(r"^scheduling tests via \w+$")
-#: The line pytest-isolated adds to the terminal summary under -v, on purpose.
-ISOLATED_SUMMARY = re.compile(
-    r"^pytest-isolated: \d+ subprocess\(es\) for \d+ group\(s\), "
-    r"\d+(?:\.\d+)?s in total$"
-)
-#: The table of what the groups used, added under -v on purpose: its header,
-#: its "by peak RSS:" lines and its rows.
-USAGE_TABLE = re.compile(
-    r"^(=+ isolated groups: top \d+ by peak memory and CPU =+"
-    r"|by (peak RSS|CPU time):"
-    r"|\s*[\d.]+ [KMG]iB\s+[\d.]+s cpu  \S+)$"
-)
 
 
 class Normaliser:
@@ -590,11 +578,7 @@ class Normaliser:
         block: list[str] = []
         for raw in lines:
             plain = ANSI.sub("", raw)
-            if verbose and (
-                ISOLATED_SUMMARY.match(plain)
-                or USAGE_TABLE.match(plain)
-                or XDIST_SCHEDULER.match(plain)
-            ):
+            if verbose and XDIST_SCHEDULER.match(plain):
                 continue
             line = self.text(raw)
             if SESSION_TIME.search(line):
@@ -833,15 +817,12 @@ def test_isolated_output_is_the_in_process_output(
     if variant.xdist:
         pytester.makeconftest(XDIST_CONFTEST)
     baseline = baseline_of(pytester, case, variant)
-    # The usage properties are added to JUnit XML on purpose.
-    no_usage = ("-o", "isolated_junit_usage=false")
     isolated = sub_run(
         pytester,
         case,
         *variant.args,
         "--isolated",
         f"--isolated-start={method}",
-        *no_usage,
     )
     diffs = list(differences(baseline, isolated, method))
     if diffs:
@@ -852,3 +833,60 @@ def test_isolated_output_is_the_in_process_output(
             f"{', ' + ' '.join(variant.args) if variant.xdist else ''}):\n"
             + "\n\n".join(diffs)
         )
+
+
+#: What --isolated-usage adds: the table's header, its "by ...:" lines, its
+#: rows and the count of subprocesses.
+USAGE_LINES = re.compile(
+    r"^(=+ isolated groups: (top \d+|all) by peak memory and CPU =+"
+    r"|by (peak RSS|CPU time):"
+    r"|\s*[\d.]+ [KMG]iB\s+[\d.]+s cpu  \S+"
+    r"|pytest-isolated: \d+ subprocess\(es\) for \d+ group\(s\), [\d.]+s in total)$"
+)
+USAGE_PROPERTY = re.compile(
+    r"^\s*<property \[\('name', 'isolated_(peak_rss_mib|cpu_s)'\)"
+)
+
+
+def without_usage_properties(lines: list[str]) -> list[str]:
+    """*lines* of junit_lines() without the usage properties, nor a
+    ``<properties>`` element they leave empty."""
+    kept = [line for line in lines if not USAGE_PROPERTY.match(line)]
+    depth = [len(line) - len(line.lstrip()) for line in kept]
+    return [
+        line
+        for i, line in enumerate(kept)
+        if not line.lstrip().startswith("<properties ")
+        or (i + 1 < len(kept) and depth[i + 1] > depth[i])
+    ]
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_isolated_usage_adds_its_table_and_properties_and_nothing_else(
+    pytester: pytest.Pytester, method: str
+) -> None:
+    """Asked for, the usage table and JUnit properties are there; without
+    them, the isolated run is the in-process run, line for line."""
+    case = Case("usage", OUTCOMES, ("-v", JUNIT))
+    write_corpus(pytester, case)
+    baseline = sub_run(pytester, case, "--no-isolation")
+    isolated = sub_run(
+        pytester,
+        case,
+        "--isolated",
+        f"--isolated-start={method}",
+        "--isolated-usage=0",
+        "-o",
+        "isolated_junit_usage=true",
+    )
+    added = [line for line in isolated.parts["terminal"] if USAGE_LINES.match(line)]
+    assert added[0].startswith("=")
+    assert "isolated groups: all" in added[0]
+    assert added[-1].startswith("pytest-isolated: ")
+    properties = [p for p in isolated.parts["junit"] if USAGE_PROPERTY.match(p)]
+    assert properties
+    isolated.parts["terminal"] = [
+        line for line in isolated.parts["terminal"] if not USAGE_LINES.match(line)
+    ]
+    isolated.parts["junit"] = without_usage_properties(isolated.parts["junit"])
+    assert list(differences(baseline, isolated, method)) == []

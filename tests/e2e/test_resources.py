@@ -234,12 +234,16 @@ def _table(lines: list[str]) -> dict[str, list[tuple[float, float, str]]]:
 
 @posix_only
 @pytest.mark.usefixtures("every_start_method")
-def test_verbose_lists_the_hungriest_groups(pytester: pytest.Pytester) -> None:
+def test_isolated_usage_lists_the_hungriest_groups(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_h=HUNGRY)
-    result = pytester.runpytest_subprocess("-v")
+    result = pytester.runpytest_subprocess("--isolated-usage")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["*= isolated groups: top 10 by peak memory and CPU =*", "by peak RSS:"]
+        [
+            "*= isolated groups: top 10 by peak memory and CPU =*",
+            "by peak RSS:",
+            "pytest-isolated: 2 subprocess(es) for 2 group(s), *s in total",
+        ]
     )
     table = _table(result.stdout.lines)
     by_memory, by_cpu = table["peak RSS"], table["CPU time"]
@@ -247,9 +251,15 @@ def test_verbose_lists_the_hungriest_groups(pytester: pytest.Pytester) -> None:
     assert by_memory[0][0] >= 300e6 / 2**20  # 300 MB, in MiB
     assert by_cpu[0][2] == "test_h.py::test_spins_a_little"
     assert by_cpu[0][1] >= 1.5
-    # Not without -v.
-    quiet = pytester.runpytest_subprocess()
-    quiet.stdout.no_fnmatch_line("*isolated groups: top*")
+    # N rows: one group each way.
+    one = pytester.runpytest_subprocess("--isolated-usage=1")
+    assert len(_table(one.stdout.lines)["peak RSS"]) == 1
+    one.stdout.fnmatch_lines(["*= isolated groups: top 1 by peak memory and CPU =*"])
+    # Not without asking, -v or not: reports read as pytest's own.
+    for args in ([], ["-v"], ["-vv"]):
+        quiet = pytester.runpytest_subprocess(*args)
+        quiet.stdout.no_fnmatch_line("*isolated groups*")
+        quiet.stdout.no_fnmatch_line("pytest-isolated: *subprocess(es)*")
 
 
 @posix_only
@@ -257,7 +267,7 @@ def test_under_xdist_the_controller_lists_every_workers_groups(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(test_h=HUNGRY)
-    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "-v")
+    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "--isolated-usage")
     result.assert_outcomes(passed=2)
     table = _table(result.stdout.lines)
     names = {name for _, _, name in table["peak RSS"]}
@@ -272,6 +282,10 @@ def test_under_xdist_the_controller_lists_every_workers_groups(
 @pytest.mark.usefixtures("every_start_method")
 def test_junit_xml_has_each_isolated_tests_usage(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_h=HUNGRY)
+    # Not without asking: the JUnit file reads as pytest's own.
+    pytester.runpytest_subprocess("--junitxml=out.xml")
+    assert "isolated_peak_rss_mib" not in (pytester.path / "out.xml").read_text()
+    pytester.makeini("[pytest]\nisolated_junit_usage = true\n")
     result = pytester.runpytest_subprocess("--junitxml=out.xml")
     result.assert_outcomes(passed=2)
     cases = {
@@ -284,9 +298,6 @@ def test_junit_xml_has_each_isolated_tests_usage(pytester: pytest.Pytester) -> N
         cases["test_allocates_300_mb"]["isolated_peak_rss_mib"] >= 300e6 / 2**20
     )  # 300 MB
     assert cases["test_spins_a_little"]["isolated_cpu_s"] >= 1.5
-    pytester.makeini("[pytest]\nisolated_junit_usage = false\n")
-    pytester.runpytest_subprocess("--junitxml=out.xml")
-    assert "isolated_peak_rss_mib" not in (pytester.path / "out.xml").read_text()
 
 
 @posix_only
@@ -304,7 +315,9 @@ def test_a_sigkill_nobody_here_sent_is_named_with_the_peak(
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    result = pytester.runpytest_subprocess("--junitxml=out.xml")
+    result = pytester.runpytest_subprocess(
+        "--junitxml=out.xml", "-o", "isolated_junit_usage=true"
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [

@@ -247,13 +247,11 @@ class IsolationScheduler:
             tr.section("isolated processes left running, killed", sep="=")
             for nodeid, line in self.leaks:
                 tr.line(f"{nodeid}: {line}", yellow=True)
-        self.ledger.table(tr)
-        if self._started and tr.config.get_verbosity() > 0:
-            tr.write_line(
-                f"pytest-isolated: {self.pool.children_started} subprocess(es) for "
-                f"{len(self._started)} group(s), {self.pool.child_seconds:.2f}s "
-                "in total"
-            )
+        ran = (
+            f"pytest-isolated: {self.pool.children_started} subprocess(es) for "
+            f"{len(self._started)} group(s), {self.pool.child_seconds:.2f}s in total"
+        )
+        self.ledger.table(tr, ran if self._started else "")
 
     # trylast: inside the other plugins' wrappers (pytest-cov combines after).
     @pytest.hookimpl(wrapper=True, trylast=True)

@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 #: Cache key of the peaks measured, by group name.
 CACHE_KEY = "isolated/peaks"
-#: How many groups the ``-v`` table lists.
-TABLE_ROWS = 10
 #: A child killed by a signal with a peak this close to its memory limit was
 #: killed over it (an allocation failed where no MemoryError could be raised).
 NEAR_LIMIT = 0.8
@@ -116,7 +114,7 @@ def death_summary(
 def wants_properties(config: pytest.Config) -> bool:
     """Whether reports get the usage properties (only JUnit XML shows them)."""
     return bool(config.getoption("xmlpath", None)) and bool(
-        options.value(config, "isolated_junit_usage", True)
+        options.value(config, "isolated_junit_usage", False)
     )
 
 
@@ -165,21 +163,27 @@ class UsageLedger:
         peaks.update((name, used.peak_rss) for name, used in self.groups.items())
         self.cache.set(CACHE_KEY, peaks)
 
-    def table(self, tr: pytest.TerminalReporter) -> None:
-        """The hungriest groups by memory, then by CPU (with ``-v``)."""
-        if not self.groups or tr.config.get_verbosity() < 1:
+    def table(self, tr: pytest.TerminalReporter, line: str) -> None:
+        """With ``--isolated-usage[=N]``: the N hungriest groups by memory,
+        then by CPU, and *line* (how many subprocesses ran; none under an
+        xdist controller, whose workers ran them)."""
+        rows = options.value(tr.config, "isolated_usage")
+        if rows is None or not self.groups:
             return
-        tr.write_sep("=", f"isolated groups: top {TABLE_ROWS} by peak memory and CPU")
-        rows = list(self.groups.items())
+        shown = f"top {rows}" if rows else "all"
+        tr.write_sep("=", f"isolated groups: {shown} by peak memory and CPU")
         for title, key in (
             ("peak RSS", lambda row: row[1].peak_rss),
             ("CPU time", lambda row: row[1].cpu),
         ):
             tr.write_line(f"by {title}:")
-            for name, used in sorted(rows, key=key, reverse=True)[:TABLE_ROWS]:
+            ranked = sorted(self.groups.items(), key=key, reverse=True)
+            for name, used in ranked[: rows or None]:
                 tr.write_line(
                     f"{format_bytes(used.peak_rss):>10} {used.cpu:9.2f}s cpu  {name}"
                 )
+        if line:
+            tr.write_line(line)
 
 
 def _peaks(cached: object) -> dict[str, int]:
