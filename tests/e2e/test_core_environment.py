@@ -328,3 +328,38 @@ def test_a_conftest_changes_the_environment_once_in_a_child(
     assert isolated["PATH"].startswith("/extra:")
     assert not isolated["PATH"].startswith("/extra:/extra:")
     assert isolated["LATER"] == "set by an earlier test"
+
+
+def test_a_basetemp_whose_folder_is_missing_errors_as_in_process(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """pytest cannot make --basetemp=build/new/bt when build/new is missing:
+    a test asking for tmp_path errors at setup, the others run, isolated or
+    not; never an INTERNALERROR."""
+    pytester.makepyfile(
+        test_bt="""
+        import pytest
+
+        @pytest.mark.isolated
+        def test_needs_tmp_path(tmp_path):
+            pass
+
+        @pytest.mark.isolated
+        def test_isolated():
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    runs = [
+        pytester.runpytest_subprocess("--basetemp=build/new/bt", *mode)
+        for mode in ([], ["--no-isolation"])
+    ]
+    for result in runs:
+        result.assert_outcomes(passed=2, errors=1)
+        result.stdout.fnmatch_lines(
+            ["ERROR test_bt.py::test_needs_tmp_path - FileNotFoundError: *"]
+        )
+        assert "INTERNALERROR" not in result.stdout.str()
+    assert not (pytester.path / "build").exists()

@@ -448,7 +448,14 @@ class Specs:
 
     def _base_temp(self) -> Path:
         """The parent's basetemp; a folder of our own under ``-p no:tmpdir``."""
-        base = _compat.base_temp(self.config)
+        try:
+            base = _compat.base_temp(self.config)
+        except OSError:
+            # pytest cannot make the --basetemp given (a missing parent
+            # folder): every test asking for tmp_path errors at its setup, in
+            # pytest's process and, under the same folder, in a child.
+            given = self.config.getoption("basetemp")
+            return self.config.invocation_params.dir / given
         if base is None:
             if self._own_basetemp is None:
                 self._own_basetemp = Path(tempfile.mkdtemp(prefix="pytest-isolated-"))
