@@ -207,21 +207,40 @@ def put_output_before_log(item: pytest.Item, when: str) -> None:
 def rebuilt_subtest(config: pytest.Config, report: Any, data: dict[str, Any]) -> None:
     """pytest 9's subtests, for a report rebuilt from a child's: keep the
     context values as the child shows them (``SubtestContext`` applies
-    ``saferepr`` again when rebuilt, which quotes them), and count a failed
-    subtest for its test, as the subtests plugin does where the test runs
-    (its count, which fails a test with failed subtests, is not public)."""
+    ``saferepr`` again when rebuilt, which quotes them)."""
     context = getattr(report, "context", None)
     wire = data.get("_subtest.context")
     if context is None or not isinstance(wire, dict):
         return
     with contextlib.suppress(Exception):
         object.__setattr__(context, "kwargs", dict(wire.get("kwargs") or {}))
-    if report.failed:
-        from _pytest import subtests
 
-        counts = config.stash.get(subtests.failed_subtests_key, None)
-        if counts is not None:
-            counts[getattr(report, "id", report.nodeid)] += 1
+
+def _failed_subtests_counts(config: pytest.Config) -> Any:
+    """pytest 9's count of failed subtests per test, which fails a test with
+    failed ``subtests`` fixture subtests (unittest's ``subTest`` does not
+    count); it is not public."""
+    try:
+        from _pytest import subtests
+    except ImportError:  # pytest < 9
+        return None
+    return config.stash.get(subtests.failed_subtests_key, None)
+
+
+def failed_subtests(config: pytest.Config, report: Any) -> int:
+    """In a child: the failed subtests counted so far for *report*'s test."""
+    counts = _failed_subtests_counts(config)
+    if counts is None:
+        return 0
+    return int(counts.get(getattr(report, "id", report.nodeid), 0))
+
+
+def set_failed_subtests(config: pytest.Config, report: Any, count: int) -> None:
+    """In the parent: the child's count for *report*'s test, so that the top
+    level report's status is decided here as the child decided it."""
+    counts = _failed_subtests_counts(config)
+    if counts is not None and count:
+        counts[getattr(report, "id", report.nodeid)] = count
 
 
 def run_atexit() -> None:

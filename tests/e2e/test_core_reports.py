@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 CORPUS = Path(__file__).parent / "corpus" / "outcomes.py.txt"
+PYTEST_MAJOR = int(pytest.__version__.split(".")[0])
 
 
 def junit_cases(path: Path) -> list[tuple[str, str, list[tuple[str, str | None]]]]:
@@ -394,3 +395,50 @@ def test_output_capture(pytester: pytest.Pytester) -> None:
 
 # Every behaviour here holds for each start method.
 pytestmark = pytest.mark.usefixtures("every_start_method")
+
+
+UNITTEST_SUBTESTS = """
+import unittest
+
+class TestCase(unittest.TestCase):
+    def test_subtest_fails(self):
+        # unittest's subTest fails only the subtest, not the test.
+        for number in range(2):
+            with self.subTest(number=number):
+                assert number == 0
+
+def test_fixture_subtest_fails(subtests):
+    # The subtests fixture fails the test too.
+    for number in range(2):
+        with subtests.test(number=number):
+            assert number == 0
+"""
+
+
+@pytest.mark.skipif(PYTEST_MAJOR < 9, reason="subtests are built into pytest 9")
+def test_subtests_count_as_in_process(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """A failed unittest subTest is SUBFAILED under a PASSED test; a failed
+    subtests-fixture subtest fails its test too: the same isolated, in the
+    terminal's counts, the short summary, JUnit XML and --lf."""
+    pytester.makepyfile(test_sub=UNITTEST_SUBTESTS)
+    runs = {}
+    for mode in ("--isolated", "--no-isolation"):
+        xml = f"{mode.strip('-')}.xml"
+        result = pytester.runpytest_subprocess(mode, "-rA", f"--junitxml={xml}")
+        lastfailed = pytester.runpytest_subprocess(mode, "--lf", "--co", "-q")
+        runs[mode] = (
+            result.parseoutcomes(),
+            summary_lines(result),
+            junit_cases(pytester.path / xml),
+            lastfailed.outlines[:2],
+        )
+    for run in runs.values():
+        run[0].pop("seconds", None)
+    assert runs["--isolated"] == runs["--no-isolation"]
+    assert "PASSED test_sub.py::TestCase::test_subtest_fails" in runs["--isolated"][1]
+    assert any(
+        "FAILED test_sub.py::test_fixture_subtest_fails" in line
+        for line in runs["--isolated"][1]
+    )

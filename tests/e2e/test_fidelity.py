@@ -298,6 +298,15 @@ FILES: dict[str, str] = {
             with checks.test(msg="fine"):
                 pass
         """,
+    "doctested.py": """
+        def add(a, b):
+            \"\"\"Add.
+
+            >>> add(1, 2)
+            4
+            \"\"\"
+            return a + b
+        """,
     "hooked/conftest.py": """
         def pytest_runtest_logreport(report):
             if report.when == "call":
@@ -530,6 +539,18 @@ CASES = [
         min_pytest=9,
         # Rebuilt in the controller, a subtest's values are quoted once more.
         xdist_expect=("number='1'",),
+    ),
+    *(
+        # A doctest's failure has no crash line: no message in the summary.
+        Case(
+            f"doctest{suffix}",
+            ("doctested.py",),
+            ("--doctest-modules", *args),
+            expect=("FAILED doctested.py::doctested.add\n",),
+            # pytest-xdist's controller shows the text's first line there.
+            xdist_expect=(),
+        )
+        for suffix, args in (("", ()), ("-very-verbose", ("-vv",)))
     ),
     Case(
         "logreport-hook",

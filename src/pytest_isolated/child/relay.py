@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_isolated import _compat
 from pytest_isolated.child import process
 from pytest_isolated.child.channel import Channel
 from pytest_isolated.child.passthrough import TerminalTap
@@ -114,7 +115,16 @@ class EventRelay:
         assert self.config is not None
         hook = self.config.hook
         data = hook.pytest_report_to_serializable(config=self.config, report=report)
-        self.channel.send(event, report=data)
+        longrepr = report.longrepr
+        self.channel.send(
+            event,
+            report=data,
+            # A repr without a crash line (a doctest's) travels as its text:
+            # the parent must not read that text as the short summary's message.
+            text_repr=hasattr(longrepr, "toterminal")
+            and getattr(longrepr, "reprcrash", None) is None,
+            failed_subtests=_compat.failed_subtests(self.config, report),
+        )
 
 
 def _end_leaked_processes(report: pytest.TestReport) -> None:

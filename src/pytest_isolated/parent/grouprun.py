@@ -187,7 +187,7 @@ class GroupRun:
 
     def on_collect_error(self, event: Event) -> None:
         """A file of the group could not be collected."""
-        self.now.collect_errors.append(_rebuild(self.config, event.fields["report"]))
+        self.now.collect_errors.append(_rebuild(self.config, event.fields))
 
     def on_collected(self, event: Event) -> None:
         """The child collected the group; tests it could not find are lost."""
@@ -235,7 +235,7 @@ class GroupRun:
         return self.now.running
 
     def on_report(self, event: Event) -> None:
-        report = _rebuild(self.config, event.fields["report"])
+        report = _rebuild(self.config, event.fields)
         if self.now.running is None or self.now.running_item is None:
             raise ValueError(f"a report for {report.nodeid!r} outside a test")
         if report.nodeid != self.now.running_item.nodeid:
@@ -473,11 +473,31 @@ class Attempt:
         return Cause("protocol", f"{summary}: {error}" if error else summary, text)
 
 
-def _rebuild(config: pytest.Config, data: dict[str, Any]) -> Any:
+def _rebuild(config: pytest.Config, fields: dict[str, Any]) -> Any:
     """A report, from what the child's pytest_report_to_serializable made."""
+    data = fields["report"]
     report = config.hook.pytest_report_from_serializable(config=config, data=data)
+    if fields.get("text_repr") and isinstance(report.longrepr, str):
+        report.longrepr = TextRepr(report.longrepr)
     _compat.rebuilt_subtest(config, report, data)
+    _compat.set_failed_subtests(config, report, int(fields.get("failed_subtests", 0)))
     return report
+
+
+class TextRepr:
+    """The text of a failure whose repr has no crash line (a doctest's, which
+    pytest serialises as text): shown whole, with no message in the short
+    summary, as pytest shows the original."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _lost_reports(

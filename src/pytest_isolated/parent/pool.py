@@ -455,7 +455,7 @@ class Specs:
             # folder): every test asking for tmp_path errors at its setup, in
             # pytest's process and, under the same folder, in a child.
             given = self.config.getoption("basetemp")
-            return self.config.invocation_params.dir / given
+            return Path(self.config.invocation_params.dir, given)
         if base is None:
             if self._own_basetemp is None:
                 self._own_basetemp = Path(tempfile.mkdtemp(prefix="pytest-isolated-"))
