@@ -46,7 +46,21 @@ def teardown_parent_stack(item: pytest.Item, nextitem: pytest.Item | None) -> No
     in-process test fails with "previous item was not torn down properly"
     (pytest-forked #67).  The setup stack has no public API.
     """
+    __tracebackhide__ = True
     item.session._setupstate.teardown_exact(nextitem)
+
+
+def locate_interrupt(
+    config: pytest.Config, path: str, lineno: int, message: str
+) -> None:
+    """The location the terminal prints for a KeyboardInterrupt: where a test
+    raised it in a child, not where the parent raised it again.  The terminal
+    reporter keeps the interrupt's repr to print its crash line at the end
+    (``_keyboardinterrupt_memo``), with no public way to give it another."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    memo = getattr(reporter, "_keyboardinterrupt_memo", None)
+    if memo is not None and getattr(memo, "reprcrash", None) is not None:
+        memo.reprcrash = ReprFileLocation(path, lineno, message)
 
 
 def capture_teardown_output(item: pytest.Item) -> AbstractContextManager[None]:

@@ -442,3 +442,67 @@ def test_subtests_count_as_in_process(
         "FAILED test_sub.py::test_fixture_subtest_fails" in line
         for line in runs["--isolated"][1]
     )
+
+
+def _section(lines: list[str], start: str, end: str) -> list[str]:
+    first = next(i for i, line in enumerate(lines) if start in line)
+    last = next(i for i, line in enumerate(lines) if i > first and end in line)
+    return lines[first:last]
+
+
+def test_a_parent_fixture_failing_in_an_isolated_slot_shows_no_frame_of_ours(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """A module fixture of in-process tests whose teardown fails in the slot
+    of an isolated test: the error reads as without isolation, with no frame
+    of pytest-isolated in it."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def resource():
+            yield 1
+            raise RuntimeError("teardown broke")
+        """
+    )
+    pytester.makepyfile(
+        test_slot="""
+        import pytest
+
+        def test_uses(resource):
+            pass
+
+        @pytest.mark.isolated
+        def test_isolated():
+            pass
+        """
+    )
+    texts = []
+    for mode in ("--isolated-start=" + every_start_method, "--no-isolation"):
+        result = pytester.runpytest_subprocess(mode)
+        result.assert_outcomes(passed=2, errors=1)
+        texts.append(_section(result.outlines, "= ERRORS =", "short test summary"))
+    assert texts[0] == texts[1]
+    assert not any("pytest_isolated" in line for line in texts[0])
+
+
+def test_a_keyboard_interrupt_is_located_where_the_test_raised_it(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    pytester.makepyfile(
+        test_kb="""
+        import pytest
+
+        @pytest.mark.isolated
+        def test_interrupts():
+            raise KeyboardInterrupt
+        """
+    )
+    texts = []
+    for mode in ("--isolated-start=" + every_start_method, "--no-isolation"):
+        result = pytester.runpytest_subprocess(mode)
+        assert result.ret == pytest.ExitCode.INTERRUPTED
+        texts.append(_section(result.outlines, "! KeyboardInterrupt !", "full-trace"))
+    assert texts[0] == texts[1]
+    assert texts[0][1].endswith("test_kb.py:5: KeyboardInterrupt")

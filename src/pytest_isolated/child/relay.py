@@ -104,7 +104,10 @@ class EventRelay:
             returncode = exc.returncode if exc.returncode is not None else 2
             self.channel.send(EV_EXIT, reason=exc.msg, returncode=int(returncode))
         else:
-            self.channel.send(EV_EXIT, reason=None, returncode=2)
+            # Where the test raised it: the parent's interrupt line names it.
+            crash = excinfo.getrepr(style="short").reprcrash
+            where = None if crash is None else [crash.path, crash.lineno, crash.message]
+            self.channel.send(EV_EXIT, reason=None, returncode=2, where=where)
 
     def pytest_internalerror(self, excrepr: object) -> None:
         self.channel.send(EV_INTERNAL_ERROR, text=str(excrepr))

@@ -126,6 +126,8 @@ class GroupRun:
         #: (reason, returncode) of a pytest.exit() in the child (reason None:
         #: KeyboardInterrupt): the parent's session ends the same way.
         self.exit_request: tuple[str | None, int] | None = None
+        #: Where the test raised its KeyboardInterrupt: (path, line, message).
+        self.interrupted_at: tuple[str, int, str] | None = None
         #: Lost attempts per test, for pytest_isolated_crash.
         self.crashes: dict[pytest.Item, int] = {}
         #: Actions of lost attempts, carried to the test's next attempt.
@@ -293,6 +295,9 @@ class GroupRun:
     def on_exit(self, event: Event) -> None:
         """A test called pytest.exit() or raised KeyboardInterrupt."""
         self.exit_request = (event.fields["reason"], event.fields["returncode"])
+        where = event.fields.get("where")
+        if where:
+            self.interrupted_at = (str(where[0]), int(where[1]), str(where[2]))
 
     def on_finished(self, event: Event) -> Step:
         """The child's session ended: what it did not report, it never will."""

@@ -72,6 +72,8 @@ class IsolationScheduler:
         self.faulthandler_timeout = _faulthandler_timeout(config)
         #: What each group used; it also bounds `auto` parallelism by memory.
         self.ledger = UsageLedger(config, memory_aware=settings.parallel_auto)
+        #: Where a test raised the KeyboardInterrupt that ends the session.
+        self.interrupted_at: tuple[str, int, str] | None = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -153,9 +155,18 @@ class IsolationScheduler:
         if now.running is not None and now.running_item is item:
             for report in now.running.reports:
                 ihook.pytest_runtest_logreport(report=report)
+        __tracebackhide__ = True
         if reason is None:
+            self.interrupted_at = run.interrupted_at
             raise KeyboardInterrupt
         pytest.exit(reason, returncode)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keyboard_interrupt(self) -> None:
+        """A KeyboardInterrupt a test raised in a child is shown where the
+        test raised it, as without isolation."""
+        if self.interrupted_at is not None:
+            _compat.locate_interrupt(self.config, *self.interrupted_at)
 
     def _fill(self) -> None:
         """Under --isolated-parallel: start later groups, in run order, while
@@ -360,6 +371,7 @@ def _with_parent_teardown(
     in the test's teardown; fold its output and any error into *report*."""
 
     def teardown() -> None:
+        __tracebackhide__ = True
         with _compat.capture_teardown_output(item):
             _compat.teardown_parent_stack(item, nextitem)
 
