@@ -245,7 +245,7 @@ def test_group_crash_keeps_earlier_outcomes_and_resumes_the_rest(
             assert PIDS == []
         """
     )
-    result = pytester.runpytest_subprocess("-v")
+    result = pytester.runpytest_subprocess("-v", "--isolated-usage")
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(
         [
