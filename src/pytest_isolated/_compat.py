@@ -433,3 +433,78 @@ def silence_hookimpl(impl: Any) -> None:
             return None
 
     impl.function = stub
+
+
+def syrupy_child_report(config: pytest.Config) -> dict[str, Any] | None:
+    """Finish a child's syrupy session as a pytest-xdist worker's: write its
+    snapshots, delete nothing, and return the report a worker publishes.
+
+    syrupy decides by ``PYTEST_XDIST_WORKER`` and publishes on
+    ``config.workeroutput``: both are set while its ``finish()`` runs, the
+    only way to have it act as the worker that a child is.
+    """
+    snapshots: Any = getattr(config, "_syrupy", None)
+    if snapshots is None:
+        return None
+    if not hasattr(snapshots, "_publish_worker_report"):  # syrupy < 7: no report
+        flush = getattr(snapshots, "flush_snapshot_write_queue", None)
+        if flush is not None:
+            flush()
+        return {"unmerged": True}
+    from syrupy.utils import decompress_json
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    os.environ["PYTEST_XDIST_WORKER"] = worker or "pytest-isolated"
+    had_output = hasattr(config, "workeroutput")
+    saved = getattr(config, "workeroutput", None)
+    output: dict[str, Any] = {}
+    config.workeroutput = output  # type: ignore[attr-defined]
+    try:
+        snapshots.finish()
+    finally:
+        if worker is None:
+            del os.environ["PYTEST_XDIST_WORKER"]
+        if had_output:
+            config.workeroutput = saved  # type: ignore[attr-defined]
+        else:
+            del config.workeroutput  # type: ignore[attr-defined]
+    report = output.get("syrupy_report")
+    if report is None:
+        return {"sidecars": output.get("syrupy_write_sidecars", [])}
+    for key in ("collections", "collected"):  # zlib bytes JSON cannot carry
+        if isinstance(report.get(key), bytes):
+            report[key] = decompress_json(report[key])
+    return {"report": report, "sidecars": output.get("syrupy_write_sidecars", [])}
+
+
+def syrupy_selected(config: pytest.Config) -> dict[str, Any]:
+    """What became of each test syrupy saw selected in this process (its
+    merge of workers' reports takes the tests' states from the reports)."""
+    snapshots: Any = getattr(config, "_syrupy", None)
+    selected = getattr(snapshots, "_selected_items", {})
+    return {nodeid: status.value for nodeid, status in selected.items()}
+
+
+def syrupy_republish(config: pytest.Config) -> None:
+    """In a pytest-xdist worker: fold the children's reports into the one
+    syrupy published for the controller (a worker does not merge)."""
+    snapshots: Any = getattr(config, "_syrupy", None)
+    if snapshots is None or snapshots.report is None:
+        return
+    snapshots._merge_worker_reports()
+    snapshots._publish_worker_report()
+
+
+def allure_drop_result(item: pytest.Item) -> None:
+    """Drop the result allure-pytest started in this process for *item*,
+    which ran in a child (whose allure-pytest wrote the real one).
+
+    allure-pytest keeps its results under ``id(item.nodeid)`` in a private
+    cache and offers no way to leave a test out.
+    """
+    listener: Any = item.config.pluginmanager.get_plugin("allure_listener")
+    if listener is None:
+        return
+    uuid = listener._cache.pop(item.nodeid)
+    if uuid:
+        listener.allure_logger.drop_test(uuid)

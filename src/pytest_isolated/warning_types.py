@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-__all__ = ["ForkedShadowedWarning", "IsolatedDeprecationWarning"]
+__all__ = [
+    "ForkedShadowedWarning",
+    "IsolatedDeprecationWarning",
+    "SessionDataWarning",
+]
 
 
 class ForkedShadowedWarning(pytest.PytestWarning):
@@ -18,3 +22,8 @@ class ForkedShadowedWarning(pytest.PytestWarning):
 
 class IsolatedDeprecationWarning(pytest.PytestDeprecationWarning):
     """A spelling of pytest-isolated 0.6 that has a new name (the message names it)."""
+
+
+class SessionDataWarning(pytest.PytestWarning):
+    """A plugin's session data cannot be what one process would have made
+    of the session (the message says what differs, and what was kept)."""

@@ -184,3 +184,256 @@ def test_a_child_that_died_hands_over_nothing(
     result.assert_outcomes(passed=1, failed=1)
     # The crashed child's nothing, then the fresh child's output.
     result.stdout.fnmatch_lines(["g: None", "g: {'ran': 'after'}"])
+
+
+SNAPSHOTS_BEFORE = """
+import pytest
+
+def test_plain(snapshot):
+    assert {"a": 1} == snapshot
+
+@pytest.mark.isolated
+def test_isolated(snapshot):
+    assert "one" == snapshot
+
+@pytest.mark.isolated(group="g")
+def test_kept(snapshot):
+    assert [2] == snapshot
+
+@pytest.mark.isolated(group="g")
+def test_removed_later(snapshot):
+    assert "gone" == snapshot
+"""
+
+#: One snapshot changed in a plain and an isolated test, one kept, one new,
+#: one whose test is gone.
+SNAPSHOTS_AFTER = """
+import pytest
+
+def test_plain(snapshot):
+    assert {"a": 2} == snapshot
+
+@pytest.mark.isolated
+def test_isolated(snapshot):
+    assert "one, changed" == snapshot
+
+@pytest.mark.isolated(group="g")
+def test_kept(snapshot):
+    assert [2] == snapshot
+
+@pytest.mark.isolated(group="g")
+def test_new(snapshot):
+    assert {"new": True} == snapshot
+
+def test_plain_without_snapshot():
+    pass
+"""
+
+XDIST = {"in one process": [], "under -n 2": ["-p", "xdist", "-n", "2"]}
+
+
+def _snapshot_lines(result: pytest.RunResult) -> list[str]:
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "snapshot report summary" in line)
+    return [line for line in lines[start + 1 :] if not line.startswith("=")]
+
+
+@pytest.mark.parametrize("xdist", list(XDIST), ids=["plain", "xdist"])
+def test_syrupy_snapshot_update_keeps_what_one_process_keeps(
+    pytester: pytest.Pytester, every_start_method: str, xdist: str
+) -> None:
+    args = ["-p", "syrupy", *XDIST[xdist]]
+    pytester.makepyfile(test_snap=SNAPSHOTS_BEFORE)
+    pytester.runpytest_subprocess(*args, "--no-isolation", "--snapshot-update")
+    ambr = pytester.path / "__snapshots__" / "test_snap.ambr"
+    before = ambr.read_text()
+    pytester.makepyfile(test_snap=SNAPSHOTS_AFTER)
+    outcomes = {}
+    for mode in ("--no-isolation", "--isolated"):
+        ambr.write_text(before)
+        result = pytester.runpytest_subprocess(*args, mode, "--snapshot-update")
+        result.assert_outcomes(passed=5)
+        outcomes[mode] = (_snapshot_lines(result), _tree(ambr.parent))
+    assert outcomes["--isolated"] == outcomes["--no-isolation"]
+    lines, files = outcomes["--isolated"]
+    assert lines[0] == (
+        "1 snapshot passed. 1 snapshot generated. 2 snapshots updated. "
+        "1 unused snapshot deleted."
+    )
+    assert list(files) == ["test_snap.ambr"]  # no lock file left
+    assert "test_removed_later" not in files["test_snap.ambr"]
+    # What the update left passes, isolated or not.
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["4 snapshots passed."])
+    result = pytester.runpytest_subprocess(*args, "--no-isolation")
+    result.assert_outcomes(passed=5)
+
+
+def test_syrupy_deletes_nothing_when_a_child_died(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    pytester.makepyfile(test_snap=SNAPSHOTS_BEFORE)
+    pytester.runpytest_subprocess("-p", "syrupy", "--no-isolation", "--snapshot-update")
+    ambr = pytester.path / "__snapshots__" / "test_snap.ambr"
+    before = ambr.read_text()
+    pytester.makepyfile(
+        test_snap=SNAPSHOTS_BEFORE.replace(
+            'assert "one" == snapshot',
+            'assert "one" == snapshot\n    import os; os._exit(1)',
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "syrupy", "--snapshot-update")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*SessionDataWarning: pytest-isolated: syrupy: the subprocess of group "
+            "'test_snap.py::test_isolated' died before it reported its snapshots; "
+            "none is reported or deleted as unused in this session"
+        ]
+    )
+    assert ambr.read_text() == before
+
+
+BENCHMARKS = """
+import pytest
+
+def test_plain(benchmark):
+    benchmark(sum, range(10))
+
+@pytest.mark.isolated
+def test_isolated(benchmark):
+    benchmark.extra_info["where"] = "child"
+    benchmark(sum, range(20))
+
+@pytest.mark.isolated(group="g")
+@pytest.mark.benchmark(group="grouped")
+def test_grouped(benchmark):
+    benchmark(sum, range(30))
+
+def test_last(benchmark):
+    benchmark(sum, range(40))
+"""
+
+BENCHMARK_ARGS = [
+    "-p",
+    "pytest_benchmark.plugin",
+    "--benchmark-json=out.json",
+    "--benchmark-autosave",
+    "--benchmark-max-time=0.001",
+    "--benchmark-min-rounds=3",
+    "--benchmark-columns=min",
+    "--benchmark-sort=name",
+]
+
+
+def _benchmarks(path: Path) -> list[tuple[str, str | None, object, list[str]]]:
+    data = json.loads(path.read_text())
+    return [
+        (b["fullname"], b["group"], b["extra_info"], sorted(b["stats"]))
+        for b in data["benchmarks"]
+    ]
+
+
+def _table(result: pytest.RunResult) -> list[str]:
+    """The table's rows: the benchmarks' names, in their groups."""
+    return [
+        line.split()[0]
+        for line in result.stdout.lines
+        if line.startswith(("test_", "-- benchmark")) and ".py" not in line
+    ]
+
+
+@pytest.mark.parametrize("xdist", list(XDIST), ids=["plain", "xdist"])
+def test_pytest_benchmark_saves_and_shows_every_benchmark_once(
+    pytester: pytest.Pytester, every_start_method: str, xdist: str
+) -> None:
+    pytester.makepyfile(test_bench=BENCHMARKS)
+    runs = {}
+    for mode in ("--no-isolation", "--isolated"):
+        for path in pytester.path.glob(".benchmarks/**/*.json"):
+            path.unlink()
+        (pytester.path / "out.json").unlink(missing_ok=True)
+        result = pytester.runpytest_subprocess(*BENCHMARK_ARGS, *XDIST[xdist], mode)
+        result.assert_outcomes(passed=4)
+        out = pytester.path / "out.json"
+        saved = sorted((pytester.path / ".benchmarks").rglob("*.json"))
+        runs[mode] = (
+            _benchmarks(out) if out.exists() else None,
+            [_benchmarks(path) for path in saved],
+            _table(result),
+        )
+    assert runs["--isolated"] == runs["--no-isolation"]
+    if xdist == "in one process":
+        in_json, autosaved, table = runs["--isolated"]
+        assert [name for name, *_ in in_json or []] == [
+            "test_bench.py::test_plain",
+            "test_bench.py::test_isolated",
+            "test_bench.py::test_grouped",
+            "test_bench.py::test_last",
+        ]
+        # One saved run, of the same benchmarks (without their raw data).
+        assert [[name for name, *_ in run] for run in autosaved] == [
+            [name for name, *_ in in_json or []]
+        ]
+        assert sorted(n for n in table if n.startswith("test_")) == [
+            "test_grouped",
+            "test_isolated",
+            "test_last",
+            "test_plain",
+        ]
+    # Under pytest-xdist, pytest-benchmark turns itself off in both runs.
+
+
+ALLURE_TESTS = """
+import pytest
+
+@pytest.fixture(scope="module")
+def shared():
+    return 1
+
+def test_plain(shared):
+    pass
+
+@pytest.mark.isolated
+def test_isolated(shared):
+    pass
+
+@pytest.mark.isolated(group="g")
+def test_fails():
+    assert 0
+
+@pytest.mark.isolated(group="g")
+def test_skips():
+    pytest.skip("no")
+"""
+
+
+@pytest.mark.parametrize("xdist", list(XDIST), ids=["plain", "xdist"])
+def test_allure_writes_one_result_per_test(
+    pytester: pytest.Pytester, every_start_method: str, xdist: str
+) -> None:
+    pytester.makepyfile(test_allure=ALLURE_TESTS)
+    results = {}
+    for mode in ("--no-isolation", "--isolated"):
+        result = pytester.runpytest_subprocess(
+            "-p",
+            "allure_pytest.plugin",
+            "--alluredir=results",
+            "--clean-alluredir",
+            *XDIST[xdist],
+            mode,
+        )
+        result.assert_outcomes(passed=2, failed=1, skipped=1)
+        found = [
+            json.loads(path.read_text())
+            for path in (pytester.path / "results").glob("*-result.json")
+        ]
+        results[mode] = sorted((r["fullName"], r.get("status")) for r in found)
+    assert results["--isolated"] == results["--no-isolation"]
+    assert results["--isolated"] == [
+        ("test_allure#test_fails", "failed"),
+        ("test_allure#test_isolated", "passed"),
+        ("test_allure#test_plain", "passed"),
+        ("test_allure#test_skips", "skipped"),
+    ]

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_isolated import _compat
+from pytest_isolated.adapters import plugindata
 from pytest_isolated.protocol import CHILD_PLUGIN_NAME, EV_PLUGIN_TIMEOUT
 from pytest_isolated.settings import Settings, request_of
 
@@ -65,6 +66,7 @@ def register_parent(
         plugins["randomly"] = RandomlySeed()
     for name, plugin in plugins.items():
         config.pluginmanager.register(plugin, PREFIX + name)
+    plugindata.register_parent(config, settings)
 
 
 def register_child(config: pytest.Config) -> None:
@@ -72,6 +74,7 @@ def register_child(config: pytest.Config) -> None:
         config.pluginmanager.register(ChildTimeout(), PREFIX + "child-timeout")
     if config.pluginmanager.has_plugin("rerunfailures"):
         config.pluginmanager.register(ChildReruns(), PREFIX + "child-reruns")
+    plugindata.register_child(config)
 
 
 class ChildReruns:
