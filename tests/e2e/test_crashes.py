@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -679,3 +680,51 @@ def test_under_capture_no_floods_and_lingering_outputs_end(
 
 # Every behaviour here holds for each start method.
 pytestmark = pytest.mark.usefixtures("every_start_method")
+
+
+OUTPUT_THEN_DEATH = """
+import os, signal, time
+import pytest
+
+@pytest.fixture
+def prepared():
+    print("printed in setup")
+    yield
+
+@pytest.mark.isolated(timeout=2)
+def test_dies(prepared):
+    print("printed in call")
+    {death}
+"""
+
+
+@pytest.mark.parametrize(
+    "death",
+    [
+        pytest.param("os.kill(os.getpid(), signal.SIGSEGV)", id="crash"),
+        pytest.param("time.sleep(60)", id="timeout", marks=pytest.mark.slow),
+    ],
+)
+def test_a_lost_test_keeps_what_every_phase_printed(
+    pytester: pytest.Pytester, every_start_method: str, death: str
+) -> None:
+    """The report of a crashed or timed-out test shows what its setup printed
+    too, as a merely failed test's does, and JUnit XML's system-out holds it
+    all (it is written from the test's last report)."""
+    pytester.makepyfile(test_d=OUTPUT_THEN_DEATH.format(death=death))
+    result = pytester.runpytest_subprocess(
+        "--junitxml=out.xml", "-o", "junit_logging=all"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- Captured stdout setup -*",
+            "printed in setup",
+            "*- Captured stdout call -*",
+            "printed in call",
+        ]
+    )
+    out = ET.parse(pytester.path / "out.xml").getroot().find(".//system-out")
+    assert out is not None
+    assert "printed in setup" in (out.text or "")
+    assert "printed in call" in (out.text or "")

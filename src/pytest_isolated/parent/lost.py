@@ -253,7 +253,15 @@ def lost_test_reports(
         duration=duration,
         user_properties=props,
     )
-    reports = [failed] if when == "teardown" else [failed, passed_teardown(item, props)]
+    # A report holds the sections of the phases before it, as pytest's do:
+    # the terminal shows the setup's output too, and JUnit XML writes the
+    # test's output from the last report.
+    failed.sections = [*(received[-1].sections if received else ()), *failed.sections]
+    reports = [failed]
+    if when != "teardown":
+        teardown = passed_teardown(item, props)
+        teardown.sections = list(failed.sections)
+        reports.append(teardown)
     if when != "setup" and not any(r.when == "setup" for r in received):
         # A plugin that reports a test's phases only at its end
         # (pytest-rerunfailures) sent none: the setup had passed.
