@@ -63,8 +63,9 @@ def pytest_isolated_child_output(
 
     Called in pytest's own process once per child that ran tests, before this
     session's ``pytest_sessionfinish``: *output* is the child's
-    :func:`pytest_isolated.child_output` dict, or ``None`` when the child died
-    (crashed, timed out) before it could send it.  Under pytest-xdist, in the
+    :func:`pytest_isolated.child_output` dict, or ``None`` when the child
+    ended before it could send it (crashed, timed out, or was stopped by
+    ``-x`` or Ctrl-C).  Under pytest-xdist, in the
     worker that ran the group.  Modelled on pytest-xdist's
     ``pytest_testnodedown`` and ``workeroutput``.
     """

@@ -288,8 +288,9 @@ def test_syrupy_deletes_nothing_when_a_child_died(
     result.stdout.fnmatch_lines(
         [
             "*SessionDataWarning: pytest-isolated: syrupy: the subprocess of group "
-            "'test_snap.py::test_isolated' died before it reported its snapshots; "
-            "none is reported or deleted as unused in this session"
+            "'test_snap.py::test_isolated' ended before it reported its snapshots "
+            "(it crashed, timed out or was stopped); none is reported or deleted "
+            "as unused in this session"
         ]
     )
     assert ambr.read_text() == before
@@ -437,3 +438,40 @@ def test_allure_writes_one_result_per_test(
         ("test_allure#test_plain", "passed"),
         ("test_allure#test_skips", "skipped"),
     ]
+
+
+def test_syrupy_deletes_nothing_of_a_group_stopped_by_x(
+    pytester: pytest.Pytester, every_start_method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_stop="""
+        import os
+        import time
+        import pytest
+
+        FAIL = os.environ.get("FAIL") == "1"
+
+        @pytest.mark.isolated(group="g")
+        def test_reported(snapshot):
+            assert "a" == snapshot
+
+        def test_fails():
+            assert not FAIL
+
+        @pytest.mark.isolated(group="g")
+        def test_still_running(snapshot):
+            time.sleep(30 if FAIL else 0)
+            assert "b" == snapshot
+        """
+    )
+    pytester.runpytest_subprocess("-p", "syrupy", "--snapshot-update")
+    ambr = pytester.path / "__snapshots__" / "test_stop.ambr"
+    before = ambr.read_text()
+    assert "test_reported" in before
+    # -x stops the session while the group's subprocess runs its second test:
+    # what its first used is unknown, so nothing is deleted.
+    monkeypatch.setenv("FAIL", "1")
+    result = pytester.runpytest_subprocess("-p", "syrupy", "-x", "--snapshot-update")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*syrupy: the subprocess of group 'g' ended before*"])
+    assert ambr.read_text() == before

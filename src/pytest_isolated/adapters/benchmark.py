@@ -71,9 +71,9 @@ class ParentBenchmarks:
             names = ", ".join(repr(name) for name in dict.fromkeys(self.lost))
             warn(
                 session.config,
-                f"pytest-benchmark: the subprocess of group {names} died before "
-                "it handed over its benchmarks; they are missing from the "
-                "table and the saved data",
+                f"pytest-benchmark: the subprocess of group {names} ended before "
+                "it handed over its benchmarks (it crashed, timed out or was "
+                "stopped); they are missing from the table and the saved data",
             )
         return (yield)
 

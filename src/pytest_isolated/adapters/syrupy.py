@@ -68,9 +68,10 @@ class ParentSnapshots:
                 names = ", ".join(repr(name) for name in dict.fromkeys(self.lost))
                 warn(
                     config,
-                    f"syrupy: the subprocess of group {names} died before it "
-                    "reported its snapshots; none is reported or deleted as "
-                    "unused in this session",
+                    f"syrupy: the subprocess of group {names} ended before it "
+                    "reported its snapshots (it crashed, timed out or was "
+                    "stopped); none is reported or deleted as unused in this "
+                    "session",
                 )
                 config.option.disable_unused_snapshots = True
             if self.unmerged:

@@ -104,6 +104,8 @@ class Pool:
         self._subreaper = False
         #: The group each child ran, for the output it hands over at its end.
         self.group_names: dict[ChildHandle, str] = {}
+        #: The children whose output (or its loss) plugins were told of.
+        self._accounted: set[ChildHandle] = set()
 
     def _adopt_orphans(self) -> None:
         """Become a subreaper (Linux), once: what a crashed child leaves
@@ -284,7 +286,10 @@ class Pool:
             self._output(child, None)
 
     def _output(self, child: ChildHandle, output: dict[str, Any] | None) -> None:
-        """Hand plugins what a child's plugins handed over."""
+        """Hand plugins what a child's plugins handed over (None: nothing)."""
+        if child in self._accounted:
+            return
+        self._accounted.add(child)
         group = self.group_names.get(child, "")
         try:
             self.config.hook.pytest_isolated_child_output(
@@ -342,6 +347,11 @@ class Pool:
         with contextlib.suppress(queue.Empty):
             while True:
                 self._dispatch(*self.inbox.get_nowait())
+        if self.outputs:
+            # Killed as the session ended early (-x, Ctrl-C), or stuck at its
+            # exit: what its tests did is unknown to plugins.
+            for child in self.group_names:
+                self._output(child, None)
         self.specs.cleanup()
         self.watchdog.stop()
         if self._subreaper:
