@@ -27,7 +27,12 @@ differences), divided by the number of groups (or tests) that were isolated:
   single-test groups under ``--forked`` against the suite not isolated, and
   under ``--isolated-start=prestart`` (measured on 10 groups, extrapolated);
 - the fork template's size: the gap between 10 forked single-test groups
-  from a template that collected 11 files and from one that collected 1,000.
+  from a template that collected 11 files and from one that collected 1,000;
+- turns: 100 tests of one group, each followed by a test of pytest's own
+  process, against the same 100 tests all adjacent (one ``go`` for the
+  whole group) and against the interleaved ones under
+  ``--isolated-parallel=2`` (the group runs ahead, no turns): what running
+  one test at a time costs per test.
 
 Every run is started with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`` and
 ``-p pytest_isolated.plugin`` (or ``-p pytest_forked`` in the side
@@ -77,6 +82,7 @@ SCALE_LARGE = 1000
 SLEEP_GROUPS = 50  # the suite whose conftest sleeps 1 s
 SLEEP_PRESTART = 10  # of which prestart runs this many (then extrapolated)
 SLEEP_SECONDS = 1
+TURNS_TESTS = 100  # the group's tests in the turns suites
 XDIST_GROUPS = 3  # one-test groups in a pytest-xdist worker, each waiting
 XDIST_SLEEP = 2  # seconds
 FORK_FLOOR_FORKS = 200
@@ -261,6 +267,8 @@ class Suites:
     tmpl_small: Path
     tmpl_large: Path
     xdist_sleep: Path
+    turns_interleaved: Path
+    turns_adjacent: Path
 
 
 def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
@@ -277,6 +285,8 @@ def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
         root / f"template{tmpl_small_files}",
         root / f"template{SCALE_LARGE}",
         root / "xdist_sleep",
+        root / "turns_interleaved",
+        root / "turns_adjacent",
     )
     write_suite(suites.floor, 1, 1, plain)
     write_suite(suites.plain, FILES, tests // FILES, plain)
@@ -304,7 +314,28 @@ def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
     write_suite(suites.tmpl_large, large, 1, rest_group, packages=True)
     # One file: --dist loadfile hands the worker all its tests at once.
     write_suite(suites.xdist_sleep, 1, XDIST_GROUPS, plain, XDIST_CONFTEST)
+    write_turns_suite(suites.turns_interleaved, interleaved=True)
+    write_turns_suite(suites.turns_adjacent, interleaved=False)
     return suites
+
+
+def write_turns_suite(folder: Path, *, interleaved: bool) -> None:
+    """One file: TURNS_TESTS tests of group "g" and as many in-process tests,
+    each of the group's followed by one of pytest's (*interleaved*), or the
+    group's all first."""
+    folder.mkdir(parents=True)
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    (folder / "bench_probe.py").write_text(PROBE_SOURCE)
+    grouped = [
+        f'\n\n@pytest.mark.isolated(group="g")\ndef test_g{n:03d}():\n    pass\n'
+        for n in range(TURNS_TESTS)
+    ]
+    own = [f"\n\ndef test_p{n:03d}():\n    pass\n" for n in range(TURNS_TESTS)]
+    if interleaved:
+        body = [t for pair in zip(grouped, own, strict=True) for t in pair]
+    else:
+        body = grouped + own
+    (folder / "test_turns.py").write_text("import pytest\n" + "".join(body))
 
 
 # -- running -------------------------------------------------------------------
@@ -560,6 +591,20 @@ def scenarios(
         Scenario("many_parallel2", f"{many} tests, --forked --isolated-parallel=2",
                  py, (*ISOLATED, "--forked", "--isolated-parallel=2"), suites.many,
                  many, heavy=True),
+        Scenario("turns_plain",
+                 f"{TURNS_TESTS} grouped + {TURNS_TESTS} tests, --no-isolation",
+                 py, (*ISOLATED, "--no-isolation"), suites.turns_interleaved,
+                 2 * TURNS_TESTS, warm=True),
+        Scenario("turns_interleaved",
+                 f"{TURNS_TESTS} grouped tests, each followed by an in-process one",
+                 py, ISOLATED, suites.turns_interleaved, 2 * TURNS_TESTS),
+        Scenario("turns_adjacent",
+                 f"{TURNS_TESTS} grouped tests, then the in-process ones", py,
+                 ISOLATED, suites.turns_adjacent, 2 * TURNS_TESTS),
+        Scenario("turns_parallel2",
+                 f"{TURNS_TESTS} grouped tests interleaved, --isolated-parallel=2",
+                 py, (*ISOLATED, "--isolated-parallel=2"), suites.turns_interleaved,
+                 2 * TURNS_TESTS),
     ]  # fmt: skip
     if importlib.util.find_spec("xdist") is not None:
         worker = (*ISOLATED, "-p", "xdist", "-n", "1", "--dist", "loadfile")
@@ -710,6 +755,10 @@ def figures(
         fig["sleep_forked_per_group"] = overhead(
             samples, "sleep_forked", "sleep_plain", SLEEP_GROUPS, kind
         )
+        for name in ("interleaved", "adjacent", "parallel2"):
+            fig[f"turns_{name}"] = overhead(
+                samples, f"turns_{name}", "turns_plain", TURNS_TESTS, kind
+            )
         per[kind] = fig
     floors = [run["median"] for run in floor_runs]
     per["wall"]["fork_floor"] = statistics.median(floors) if floors else None
@@ -949,6 +998,12 @@ def report(
          "xdist_serial_run"),
         (f"[5] the same, --isolated-parallel={XDIST_GROUPS} (whole run)",
          "xdist_parallel_run"),
+        (f"[6] per-test overhead, {TURNS_TESTS} grouped tests, each followed "
+         "by an in-process one (a turn each)", "turns_interleaved"),
+        (f"[6] per-test overhead, the {TURNS_TESTS} grouped tests adjacent "
+         "(one turn)", "turns_adjacent"),
+        ("[6] per-test overhead, interleaved, --isolated-parallel=2 (no turns)",
+         "turns_parallel2"),
     ]  # fmt: skip
     print()
     table(
@@ -1014,6 +1069,12 @@ def report(
         f"it the file's {XDIST_GROUPS} tests at once), each test a group that "
         f"waits {XDIST_SLEEP} s: the worker looks ahead over the tests it was "
         "handed.",
+        f"[6] one file: {TURNS_TESTS} tests of one group (prestart, the "
+        f"default) and {TURNS_TESTS} trivial tests in pytest's process, against "
+        "the same file --no-isolation; per grouped test.  Interleaved, each "
+        "grouped test waits for its turn (a go from pytest's process); "
+        "adjacent, the group has one turn; --isolated-parallel=2 lets the group "
+        "run ahead without turns.",
     ]
     if floors:
         first = floors[0]

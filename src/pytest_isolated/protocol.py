@@ -176,6 +176,10 @@ class ChildSpec:
     startup_env: dict[str, str] | None = None
     #: The group's name ("" for a fork template), for ``pytest_isolated.in_child``.
     group: str = ""
+    #: Run each test only when the parent says its turn has come (``go``
+    #: lines, see :func:`encode_go`); otherwise run the group straight through
+    #: (``--isolated-parallel``: groups run ahead).
+    wait_for_turn: bool = False
 
     def to_json(self) -> bytes:
         """One line of JSON."""
@@ -195,8 +199,22 @@ TIMEOUT_FILE = "timeout-traceback"
 CACHE_DIR = "cache"
 LOG_FILE = "log-file"  # the child's --log-file, forwarded to the parent's
 EVENTS_FIFO = "events"
+GO_FIFO = "go"  # a fork's turns, written by the parent (stdin for the others)
 STDOUT_FIFO = "stdout.fifo"  # a fork's fd 1 under -s, read by the parent
 STDERR_FIFO = "stderr.fifo"
+
+
+def encode_go(count: int) -> bytes:
+    """The parent's word to a child that waits for its turns: the group's
+    first *count* tests (in the spec's order) may run."""
+    return b"go %d\n" % count
+
+
+def decode_go(line: bytes) -> int | None:
+    """The count of a line written by :func:`encode_go`, else None."""
+    word, _, count = line.strip().partition(b" ")
+    return int(count) if word == b"go" and count.isdigit() else None
+
 
 #: Under ``-s``: what a child writes to its fds 1 and 2 as each phase of a
 #: test starts, so that the parent, which passes the rest on to the terminal,

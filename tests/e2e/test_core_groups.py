@@ -4,6 +4,7 @@ and how fixtures behave on both sides of the process boundary."""
 from __future__ import annotations
 
 import collections
+import itertools
 
 import pytest
 
@@ -425,6 +426,137 @@ def test_group_finished_while_another_ran_is_not_run_again(
     ]
     group = {pid[f"test_once.py::test_g{n}"] for n in (1, 2, 3)}
     assert len(group) == 1
+
+
+#: A group (``db``) whose two tests have a test of pytest's own process
+#: between them; each test writes when it starts and ends to ``times.txt``.
+TURNS = """
+import os
+import time
+import pytest
+
+def mark(name, what):
+    with open(os.path.join(os.path.dirname(__file__), "times.txt"), "a") as f:
+        f.write("%s %s %.6f\\n" % (name, what, time.time()))
+
+@pytest.mark.isolated(group="db")
+def test_1():
+    mark("test_1", "start")
+    time.sleep(0.2)
+    mark("test_1", "end")
+
+def test_2():
+    mark("test_2", "start")
+    time.sleep(0.2)
+    mark("test_2", "end")
+    assert not os.environ.get("FAIL_TEST_2")
+
+@pytest.mark.isolated(group="db")
+def test_3():
+    mark("test_3", "start")
+    time.sleep(0.2)
+    mark("test_3", "end")
+"""
+
+
+def read_times(pytester: pytest.Pytester) -> list[tuple[str, float, float]]:
+    """(test, start, end) of each test that ran, by start."""
+    starts: dict[str, float] = {}
+    spans = []
+    for line in (pytester.path / "times.txt").read_text().splitlines():
+        name, what, at = line.split()
+        if what == "start":
+            starts[name] = float(at)
+        else:
+            spans.append((name, starts.pop(name), float(at)))
+    assert not starts, starts  # every test that started ended
+    return sorted(spans, key=lambda span: span[1])
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["alone", "xdist"])
+def test_one_test_at_a_time_in_the_run_order(
+    pytester: pytest.Pytester, xdist: bool
+) -> None:
+    """A group's subprocess runs each test when its turn comes: never beside
+    the in-process test between two of its tests (nor, in a pytest-xdist
+    worker, beside the worker's other tests)."""
+    pytester.makepyfile(test_turns=TURNS)
+    args = ["-p", "xdist", "-n", "2", "--dist", "loadfile"] if xdist else []
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=3)
+    spans = read_times(pytester)
+    assert [name for name, _, _ in spans] == ["test_1", "test_2", "test_3"]
+    for (_, _, end), (_, start, _) in itertools.pairwise(spans):
+        assert end <= start, spans
+
+
+def test_x_stops_before_the_groups_later_test_runs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-x after a failing in-process test: the group's later test has not
+    run, so nothing it would do (files, rows) was done."""
+    monkeypatch.setenv("FAIL_TEST_2", "1")
+    pytester.makepyfile(test_turns=TURNS)
+    result = pytester.runpytest_subprocess("-x")
+    result.assert_outcomes(passed=1, failed=1)
+    assert [name for name, _, _ in read_times(pytester)] == ["test_1", "test_2"]
+
+
+@pytest.mark.slow
+def test_waiting_for_a_turn_does_not_count_against_the_time_limit(
+    pytester: pytest.Pytester,
+) -> None:
+    """The group's limit counts the time its subprocess runs, not the time
+    it waits while pytest's process runs the tests between."""
+    pytester.makepyfile(
+        test_limit="""
+        import time
+        import pytest
+
+        @pytest.mark.isolated(group="g", timeout=1.5)
+        def test_1():
+            pass
+
+        def test_between():
+            time.sleep(2.5)
+
+        @pytest.mark.isolated(group="g", timeout=1.5)
+        def test_2():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=3)
+
+
+def test_isolated_parallel_lets_groups_run_ahead(pytester: pytest.Pytester) -> None:
+    """With --isolated-parallel the group's subprocess runs on, beside the
+    in-process test between its tests, as documented."""
+    pytester.makepyfile(
+        test_ahead="""
+        import os
+        import time
+        import pytest
+
+        HERE = os.path.dirname(__file__)
+
+        @pytest.mark.isolated(group="g")
+        def test_1():
+            pass
+
+        def test_between():
+            deadline = time.monotonic() + 30
+            while not os.path.exists(os.path.join(HERE, "ran-ahead")):
+                assert time.monotonic() < deadline, "the group did not run ahead"
+                time.sleep(0.01)
+
+        @pytest.mark.isolated(group="g")
+        def test_2():
+            open(os.path.join(HERE, "ran-ahead"), "w").close()
+        """
+    )
+    result = pytester.runpytest_subprocess("--isolated-parallel=2")
+    result.assert_outcomes(passed=3)
 
 
 # Every behaviour here holds for each start method.

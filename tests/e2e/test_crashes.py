@@ -419,7 +419,8 @@ def test_timeout_fails_the_running_test_with_the_stack(
             "*test_x.py:8: the test TIMED OUT after 4s (group 'slow')",
             "The time limit of group 'slow' is 4s, from "
             "@pytest.mark.isolated(group='slow', timeout=4) on test_x.py::test_quick,"
-            " measured from the start of its subprocess.",
+            " measured from the start of its subprocess (not counting the time it"
+            " waited for its tests' turns).",
             "Stack of every thread shortly before the deadline:",
             '*File "*test_x.py", line 11 in test_stuck',
             "*- Captured stdout call -*",
@@ -462,7 +463,8 @@ def test_timeout_from_the_command_line_and_ini(pytester: pytest.Pytester) -> Non
         [
             "*test_x.py:3: the test TIMED OUT after 3s",
             "The time limit of group 'test_x.py::test_stuck' is 3s, "
-            "from --isolated-timeout=3, measured from the start of its subprocess.",
+            "from --isolated-timeout=3, measured from the start of its subprocess "
+            "(not counting the time it waited for its tests' turns).",
             "FAILED test_x.py::test_stuck - TIMED OUT after 3s",
         ]
     )

@@ -29,6 +29,7 @@ from pytest_isolated.child.channel import Channel, open_channel
 from pytest_isolated.child.passthrough import TerminalTap
 from pytest_isolated.child.runner import ChildPlugin
 from pytest_isolated.child.stacks import Dumps
+from pytest_isolated.child.turns import Turns
 from pytest_isolated.protocol import (
     EV_FINISHED,
     EV_INTERNAL_ERROR,
@@ -71,7 +72,9 @@ def main() -> int:
     channel = Channel(open_channel(sys.argv[1]))
     workdir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(os.devnull)
     process.remember_parent()
-    line = sys.stdin.buffer.readline()
+    # Read past Python's buffer: what follows the spec (the parent's first
+    # ``go``) is the turns' own.
+    line, rest = _read_line(0)
     if not line:  # a pre-started interpreter that was not needed
         shutil.rmtree(workdir, ignore_errors=True)
         return 0
@@ -80,7 +83,13 @@ def main() -> int:
     # commands there; other children may look at it for the parent's death.
     lifeline = os.dup(0)
     os.set_inheritable(lifeline, False)
-    if not process.die_with_parent(lifeline, workdir) and not spec.template:
+    # The parent's ``go`` lines come there too (turns.py).
+    turns = None
+    if spec.wait_for_turn and not spec.template:
+        turns = Turns(lifeline, rest)
+        process.share_lifeline(turns.feed)
+    needed = process.die_with_parent(lifeline, workdir)
+    if not (needed or spec.template or turns is not None):
         os.close(lifeline)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -91,7 +100,8 @@ def main() -> int:
     process.become_child(spec, forked=False)
     dumps = Dumps(workdir, spec.timeout, spec.dump_margin)
     channel.send(EV_STARTED, pid=os.getpid())
-    exitstatus = _run_pytest(spec, channel, dumps, lifeline if spec.template else None)
+    commands = lifeline if spec.template else None
+    exitstatus = _run_pytest(spec, channel, dumps, commands, turns)
     if spec.events_path is not None:  # this process is a fork of the template
         # atexit handlers run (coverage.py saves its data there), but not the
         # interpreter's own teardown: freeing every object the template made
@@ -103,7 +113,11 @@ def main() -> int:
 
 
 def _run_pytest(
-    spec: ChildSpec, channel: Channel, dumps: Dumps, commands: int | None
+    spec: ChildSpec,
+    channel: Channel,
+    dumps: Dumps,
+    commands: int | None,
+    turns: Turns | None,
 ) -> int:
     """``pytest.main()`` with the parent's arguments and the child plugin; in
     a fork of the template, it returns with the fork's own exit status."""
@@ -111,6 +125,7 @@ def _run_pytest(
     # pytest's terminal reporter writes to the tap (see passthrough.py).
     tap = TerminalTap()
     plugin = ChildPlugin(spec, channel, stdout, dumps, tap, commands)
+    plugin.turns = turns
     sys.stdout = tap
     try:
         exitstatus = int(pytest.main(spec.args, plugins=[plugin, plugin.relay]))
@@ -122,6 +137,18 @@ def _run_pytest(
     flush_std_streams()
     plugin.channel.send(EV_FINISHED, exitstatus=exitstatus)
     return exitstatus
+
+
+def _read_line(fd: int) -> tuple[bytes, bytes]:
+    """The first line on *fd* (b"" if it ends first), and what came after it."""
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"", b""
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    return line + b"\n", rest
 
 
 def _take_path(parent: list[str]) -> None:

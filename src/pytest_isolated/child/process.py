@@ -28,6 +28,7 @@ import select
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_isolated.platform import tree
@@ -49,6 +50,8 @@ _parent: int | None = None
 #: Outside Linux and Windows: the child's end of the pipe the parent keeps
 #: open while it lives.
 _lifeline: int | None = None
+#: What the parent writes on the lifeline besides its end (turns.py).
+_more: Callable[[bytes], None] | None = None
 #: The work folder that nobody else removes once pytest's process is gone.
 _workdir: Path | None = None
 
@@ -114,14 +117,24 @@ def forget_parent() -> None:
         signal.signal(PARENT_DIED, signal.SIG_DFL)
 
 
+def share_lifeline(take: Callable[[bytes], None]) -> None:
+    """The parent writes on the lifeline (its tests' turns): what
+    :func:`check_parent` reads goes to *take*."""
+    global _more
+    _more = take
+
+
 def check_parent() -> None:
     """Outside Linux: end the tree if the parent's end of the pipe closed."""
     if _lifeline is None:
         return
     with contextlib.suppress(OSError, ValueError):
         ready, _, _ = select.select([_lifeline], [], [], 0)
-        if ready and not os.read(_lifeline, 4096):
+        data = os.read(_lifeline, 4096) if ready else None
+        if data == b"":
             _parent_died()
+        if data and _more is not None:
+            _more(data)
 
 
 def end_descendants() -> None:

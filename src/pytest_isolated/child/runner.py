@@ -32,6 +32,7 @@ from pytest_isolated.child.forkserver import ForkServer
 from pytest_isolated.child.passthrough import TerminalTap
 from pytest_isolated.child.relay import EventRelay
 from pytest_isolated.child.stacks import Dumps
+from pytest_isolated.child.turns import Turns
 from pytest_isolated.platform.resources import (
     Usage,
     apply_limits,
@@ -44,6 +45,7 @@ from pytest_isolated.protocol import (
     EV_COLLECTED,
     EV_LOGFINISH,
     EV_STARTED,
+    GO_FIFO,
     LOG_FILE,
     ChildSpec,
 )
@@ -102,6 +104,8 @@ class ChildPlugin:
         self.stdio.on_phase = self.relay.phase_starts
         self.collected: dict[str, pytest.Item] = {}
         self.config: pytest.Config | None = None
+        #: When each test's turn comes (None: run the group straight through).
+        self.turns: Turns | None = None
 
     # -- configuration -----------------------------------------------------------
 
@@ -226,7 +230,10 @@ class ChildPlugin:
             self.dumps.on_cpu_limit()
         self.channel.send(EV_COLLECTED, missing=missing, baseline=_wire(baseline))
         self.relay.last_nodeid = items[-1].nodeid if items else None
+        positions = [i for i, n in enumerate(self.spec.nodeids) if n in self.collected]
         for index, item in enumerate(items):
+            if not self._turn_comes(positions[index]):
+                break  # the parent stopped the session before this test
             nextitem = items[index + 1] if index + 1 < len(items) else None
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             if not self.channel.ours:
@@ -244,6 +251,18 @@ class ChildPlugin:
             )
         self.stdio.restore()
 
+    def _turn_comes(self, position: int) -> bool:
+        """Wait until the parent lets the spec's test at *position* run (see
+        turns.py); False if it never will."""
+        if self.turns is None:
+            return True
+        self.dumps.hold()
+        waited = self.turns.wait(position)
+        if waited is None:
+            return False
+        self.dumps.waited(waited)  # the group's time limit counts no waiting
+        return True
+
     # -- a fork of the template ---------------------------------------------------
 
     def send(self, event: str, **fields: Any) -> None:
@@ -260,6 +279,8 @@ class ChildPlugin:
         process.become_child(spec, forked=True)
         self.spec = spec
         workdir = Path(spec.workdir)
+        if spec.wait_for_turn:  # the parent holds the FIFO open: no blocking
+            self.turns = Turns(os.open(workdir / GO_FIFO, os.O_RDONLY))
         self.dumps.open(workdir, spec.timeout, spec.dump_margin)
         self.stdio.workdir = workdir
         self.stdio.take_streams()

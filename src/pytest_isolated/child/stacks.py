@@ -72,6 +72,16 @@ class Dumps:
             max(left, 0.001), file=self.timeout_file, exit=False
         )
 
+    def hold(self) -> None:
+        """The child waits for its next test's turn: no timer may run out."""
+        if not BY_SIGNAL and self.timeout_file is not None:
+            faulthandler.cancel_dump_traceback_later()
+
+    def waited(self, seconds: float) -> None:
+        """The child waited *seconds* for its turn, which the group's time
+        limit does not count (the parent's deadline stood still too)."""
+        self.started += seconds
+
     def close(self) -> None:
         """Stop dumping into these files and close them."""
         if self.timeout_file is not None:

@@ -30,6 +30,7 @@ from pytest_isolated.protocol import (
     EV_FORKED,
     EV_SPARE,
     EVENTS_FIFO,
+    GO_FIFO,
     STDERR_FIFO,
     STDERR_FILE,
     STDOUT_FIFO,
@@ -64,6 +65,10 @@ class ForkedHandle(ChildHandle):
         self.usage: Usage | None = None
         self.events_path = self.workdir / EVENTS_FIFO
         os.mkfifo(self.events_path)
+        # The tests' turns.  Opened for reading and writing, which never
+        # blocks, so the fork's open for reading does not either.
+        os.mkfifo(self.workdir / GO_FIFO)
+        self._go = os.open(self.workdir / GO_FIFO, os.O_RDWR | os.O_NONBLOCK)
         if self.capture:
             for name in (STDOUT_FILE, STDERR_FILE):
                 (self.workdir / name).touch()
@@ -158,10 +163,16 @@ class ForkedHandle(ChildHandle):
     def reaper(self) -> int | None:
         return self.template.child.pid
 
+    def _send_go(self, line: bytes) -> None:
+        with contextlib.suppress(OSError):  # gone, or never read: it is done
+            os.write(self._go, line)
+
     def close(self) -> None:
         self._cancel_deadline()
         self.reap_group()
         self._unblock_reader()
+        with contextlib.suppress(OSError):
+            os.close(self._go)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

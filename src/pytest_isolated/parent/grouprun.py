@@ -156,7 +156,24 @@ class GroupRun:
         self.attempt += 1
         self.child = child
         self.now = Attempt(child, self.group, oom_before=oom_kills())
+        if spec.wait_for_turn:
+            self.now.order = {item: n for n, item in enumerate(self.pending)}
         child.start(spec)
+
+    def let_run(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """*item*'s turn has come: let the child run it, and *nextitem* too
+        if it is the group's next test (the child goes on while the parent
+        reports).  A child that runs its group straight through needs no word."""
+        now = self.now if self.child is not None else None
+        if now is None or now.order is None or item not in now.order:
+            return
+        count = now.order[item] + 1
+        if nextitem is not None and now.order.get(nextitem) == count:
+            count += 1
+        count = now.skip_missing(count)
+        if count > now.granted:
+            now.granted = count
+            now.child.grant(count)
 
     @property
     def used(self) -> Usage | None:
@@ -198,6 +215,8 @@ class GroupRun:
         for nodeid in event.fields["missing"]:
             item = self._item(nodeid)
             if item is not None:
+                if self.now.order is not None and item in self.now.order:
+                    self.now.missing.add(self.now.order[item])
                 self._give_up(item, self.now.missing_cause(), "was not collected")
 
     def on_logstart(self, event: Event) -> None:
@@ -283,7 +302,16 @@ class GroupRun:
         self.now.running = self.now.running_item = None
         if not self.pending:
             return Step(release=self.release())  # no need to wait for the exit
+        if self._waits_for_turn(item):
+            self.now.child.waits()
         return Step()
+
+    def _waits_for_turn(self, item: pytest.Item) -> bool:
+        """Whether the child, done with *item*, was let run nothing more."""
+        order = self.now.order
+        if order is None or item not in order:
+            return False
+        return self.now.skip_missing(order[item] + 1) >= self.now.granted
 
     def on_internal_error(self, event: Event) -> None:
         self.now.problems.append(event.fields["text"])
@@ -402,6 +430,18 @@ class Attempt:
     baseline: Usage | None = None
     #: What the group used in it: after each test, then at the exit.
     used: Usage | None = None
+    #: The tests the child waits for each one's turn to run, in its order
+    #: (None: it runs them straight through), and how many it may run.
+    order: dict[pytest.Item, int] | None = None
+    granted: int = 0
+    #: The positions of the tests it did not collect (it skips them).
+    missing: set[int] = dataclasses.field(default_factory=set)
+
+    def skip_missing(self, position: int) -> int:
+        """The first position from *position* on that the child runs."""
+        while position in self.missing:
+            position += 1
+        return position
 
     def startup_cause(self, cause: Cause) -> Cause:
         """*cause*, for a child that ended before it collected the group: the
@@ -444,7 +484,8 @@ class Attempt:
         )
         details = (
             f"The time limit of group {group.name!r} is {seconds}, "
-            f"from {limit.source}, measured from the start of its subprocess."
+            f"from {limit.source}, measured from the start of its subprocess "
+            "(not counting the time it waited for its tests' turns)."
         )
         dump = read_tail(self.child.workdir / TIMEOUT_FILE, CRASH_OUTPUT_BYTES)
         if dump.strip():

@@ -24,7 +24,7 @@ from pytest_isolated.parent.events import EventReader, Inbox
 from pytest_isolated.parent.tee import OutputTee
 from pytest_isolated.parent.watchdog import Watchdog, never
 from pytest_isolated.platform import native, tree
-from pytest_isolated.protocol import ChildSpec, read_tail
+from pytest_isolated.protocol import ChildSpec, encode_go, read_tail
 
 
 class ChildHandle:
@@ -47,6 +47,11 @@ class ChildHandle:
         #: The parent killed it (a deadline, a broken stream, the session's end).
         self.killed = False
         self._cancel_deadline: Callable[[], None] = never
+        #: The spec whose deadline is kept; the seconds the child waited for
+        #: its tests' turns, and since when it waits (None: it runs).
+        self._deadline_spec: ChildSpec | None = None
+        self._waited = 0.0
+        self._waiting_since: float | None = None
         self.events = EventReader(self, inbox, self._events_finished)
         #: Marks the child and every process it starts (``tree.COOKIE``).
         self.cookie = self.workdir.name
@@ -69,9 +74,11 @@ class ChildHandle:
 
     def arm_deadline(self, spec: ChildSpec) -> None:
         """Ask for the stack dump shortly before the deadline, then kill."""
+        self._deadline_spec = spec
         if spec.timeout is None:
             return
-        left = spec.timeout - (time.monotonic() - (self.started_at or 0.0))
+        ran = time.monotonic() - (self.started_at or 0.0) - self._waited
+        left = spec.timeout - ran
         cancel_dump = self.watchdog.after(max(left - spec.dump_margin, 0), self._dump)
         cancel_kill = self.watchdog.after(max(left, 0), self._expire)
 
@@ -84,6 +91,27 @@ class ChildHandle:
     def disarm(self) -> None:
         """Cancel the deadline (the child may live on, or is gone)."""
         self._cancel_deadline()
+
+    # -- turns -----------------------------------------------------------------
+
+    def waits(self) -> None:
+        """The child ran every test it was let run and waits for the next
+        one's turn: the group's time limit stands still meanwhile."""
+        if self._waiting_since is None and self.returncode is None:
+            self._waiting_since = time.monotonic()
+            self._cancel_deadline()
+
+    def grant(self, count: int) -> None:
+        """Let the child run the first *count* tests of its spec."""
+        if self._waiting_since is not None:
+            self._waited += time.monotonic() - self._waiting_since
+            self._waiting_since = None
+            if self._deadline_spec is not None and self.returncode is None:
+                self.arm_deadline(self._deadline_spec)
+        self._send_go(encode_go(count))
+
+    def _send_go(self, line: bytes) -> None:
+        raise NotImplementedError
 
     def _dump(self) -> None:
         """Make the child write every thread's stack (POSIX: SIGUSR1, which
@@ -140,7 +168,7 @@ class ChildHandle:
 
     @property
     def seconds(self) -> float:
-        """How long the child has had its group."""
+        """How long the child has had its group (its waits for turns too)."""
         return time.monotonic() - (self.started_at or self.spawned_at)
 
     # -- the process: each kind of child says how ------------------------------

@@ -389,8 +389,10 @@ class Specs:
         group: str = "",
         mem_limit: float | None = None,
         cpu_limit: float | None = None,
+        wait_for_turn: bool = False,
     ) -> ChildSpec:
-        """What *child* needs to run *items* as the parent would have."""
+        """What *child* needs to run *items* as the parent would have; with
+        *wait_for_turn*, each test when the parent says (``ChildHandle.grant``)."""
         config = self.config
         base = self._base_temp() / basetemp
         extra = [f"--basetemp={base}"]
@@ -433,6 +435,7 @@ class Specs:
             tee=bool(child.tees),
             template=template,
             group=group,
+            wait_for_turn=wait_for_turn,
             events_path=str(child.events_path)
             if isinstance(child, ForkedHandle)
             else None,

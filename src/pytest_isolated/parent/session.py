@@ -101,7 +101,7 @@ class IsolationScheduler:
             # pytest's faulthandler plugin armed its timer around this test;
             # a dump of the parent's threads would tell nothing about it.
             faulthandler.cancel_dump_traceback_later()
-        outcome = self._outcome(item, group)
+        outcome = self._outcome(item, group, nextitem)
         emit(item, nextitem, outcome)
         return True
 
@@ -118,8 +118,11 @@ class IsolationScheduler:
 
     # -- running groups --------------------------------------------------------
 
-    def _outcome(self, item: pytest.Item, group: Group[pytest.Item]) -> Outcome:
-        """Block until *item*'s outcome is known (reported, crashed, timed out)."""
+    def _outcome(
+        self, item: pytest.Item, group: Group[pytest.Item], nextitem: pytest.Item | None
+    ) -> Outcome:
+        """Let *item* run (and *nextitem*, if the group's next test); block
+        until its outcome is known (reported, crashed, timed out)."""
         run = self.runs.get(group.index)
         if run is None:
             run = self.runs[group.index] = GroupRun(self.config, group)
@@ -128,6 +131,7 @@ class IsolationScheduler:
                 self._exit_like_the_child(item, run)
             if run.needs_child and self._may_start(run.group):
                 self._launch(run)
+            run.let_run(item, nextitem)
             self._fill()
             message = self.pool.next_message()
             if message is not None:
@@ -218,6 +222,9 @@ class IsolationScheduler:
             timeout=group.timeout.value,
             mem_limit=group.mem_limit.value,
             cpu_limit=group.cpu_limit.value,
+            # One test at a time, in the run order, unless groups may run
+            # ahead (--isolated-parallel): then the group runs straight through.
+            wait_for_turn=not self.lookahead,
         )
         run.attach(child, spec)
         if not more_to_come:

@@ -125,6 +125,12 @@ class SpawnedHandle(ChildHandle):
             self.proc.stdin.write(spec.to_json())
             self.proc.stdin.flush()
 
+    def _send_go(self, line: bytes) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):  # it died: its exit tells the rest
+            self.proc.stdin.write(line)
+            self.proc.stdin.flush()
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -48,6 +49,15 @@ class FakeChild:
         self.killed = False
         self.native_stack: str | None = None
         self.expired_at: float | None = None
+        #: Each ``grant`` count, and how often it was told the child waits.
+        self.grants: list[int] = []
+        self.waited = 0
+
+    def grant(self, count: int) -> None:
+        self.grants.append(count)
+
+    def waits(self) -> None:
+        self.waited += 1
 
     def start(self, spec: ChildSpec) -> None:
         pass
@@ -148,7 +158,7 @@ def run_group(
     every fresh child after a crash exit at once."""
     group: Group[pytest.Item] = Group(0, "g", list(items), Limit(10, "test"))
     run = GroupRun(items[0].config, group)
-    spec = cast(ChildSpec, None)
+    spec = cast(ChildSpec, SimpleNamespace(wait_for_turn=False))
     run.attach(cast(ChildHandle, FakeChild(tmp_path)), spec)
     outcomes: dict[pytest.Item, Outcome] = {}
     for message in [*stream, Exited(-11)]:
@@ -190,3 +200,35 @@ def test_no_stream_escapes_or_loses_a_test(
         for item, outcome in outcomes.items():
             whens = [r.when for r in outcome.reports if str(r.outcome) != "rerun"]
             assert "teardown" in whens, (seed, item.nodeid, whens)
+
+
+def test_turns_let_each_test_run_when_it_comes_up(
+    items: list[pytest.Item], tmp_path: Path
+) -> None:
+    """A child that waits for its turns is let run each test as it comes up,
+    and the next one with it if it is the group's next test; once it has run
+    all it was let run, its time limit stands still."""
+    a, b, c = items
+    group: Group[pytest.Item] = Group(0, "g", list(items), Limit(10, "test"))
+    run = GroupRun(a.config, group)
+    child = FakeChild(tmp_path)
+    run.attach(
+        cast(ChildHandle, child), cast(ChildSpec, SimpleNamespace(wait_for_turn=True))
+    )
+    stream = valid_stream(items)
+    ends = [i for i, m in enumerate(stream) if getattr(m, "name", "") == "logfinish"]
+    run.let_run(a, b)  # b comes right after a: both at once
+    assert child.grants == [2]
+    for message in stream[: ends[0] + 1]:
+        run.handle(message)
+    assert child.waited == 0  # b may run: the child goes on
+    run.let_run(b, None)  # an in-process test comes between b and c
+    assert child.grants == [2]
+    for message in stream[ends[0] + 1 : ends[1] + 1]:
+        run.handle(message)
+    assert child.waited == 1  # done with b, not let run c
+    run.let_run(c, None)
+    assert child.grants == [2, 3]
+    for message in stream[ends[1] + 1 :]:
+        run.handle(message)
+    assert set(run.done) == set(items)
