@@ -33,6 +33,7 @@ CHILD_PLUGIN_NAME = "pytest-isolated-child"
 EV_STARTED = "started"  # interpreter up, spec read
 EV_COLLECTED = "collected"  # the group's items are collected; fields: missing, baseline
 EV_COLLECT_ERROR = "collect_error"  # a failed collect report; field: report
+EV_COLLECT_SKIP = "collect_skip"  # a skipped collect report (module level); report
 EV_LOGSTART = "logstart"  # fields: nodeid
 EV_PHASE = "phase"  # a phase of the test starts; fields: nodeid, when
 EV_TERMINAL = "terminal"  # what reached the terminal; fields: runs ([raw, text])

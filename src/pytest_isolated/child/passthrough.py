@@ -13,8 +13,6 @@ writes it where plain pytest would have:
   :class:`LogXML` stands in for the JUnit writer;
 - under pytest-xdist, the ``worker_id`` and ``testrun_uid`` fixtures answer
   with the worker's values (this module's fixtures).
-
-Imports only ``_compat``.
 """
 
 from __future__ import annotations
@@ -24,11 +22,13 @@ import io
 import os
 import sys
 from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 
 from pytest_isolated import _compat
+from pytest_isolated.child.capture import Passthrough
 
 Send = Callable[..., None]
 
@@ -89,9 +89,16 @@ def fit_terminal(config: pytest.Config, width: int | None, markup: bool) -> None
         writer.hasmarkup = markup
 
 
-def show_disabled_capture_live(config: pytest.Config, tap: TerminalTap) -> None:
-    """While a fixture disables capture (``capsys.disabled()``), what the
-    test prints goes to the terminal, live, as in pytest's own process."""
+def show_disabled_capture_live(
+    config: pytest.Config,
+    tap: TerminalTap,
+    fds: Callable[[], AbstractContextManager[Passthrough | None]],
+) -> None:
+    """While a fixture disables capture (``capsys.disabled()``,
+    ``capfd.disabled()``), what the test writes goes to the terminal, as in
+    pytest's own process: what it prints through ``sys.stdout`` and
+    ``sys.stderr`` (with the interpreter's own streams, as in pytest) and,
+    where fds 1 and 2 are capture files, what it writes to them (*fds*)."""
     capman = config.pluginmanager.get_plugin("capturemanager")
     original = getattr(capman, "global_and_fixture_disabled", None)
     if original is None:
@@ -99,15 +106,28 @@ def show_disabled_capture_live(config: pytest.Config, tap: TerminalTap) -> None:
 
     @contextlib.contextmanager
     def disabled() -> Generator[None]:
-        with original():
+        with original(), fds() as passthrough:
             streams = sys.stdout, sys.stderr
-            sys.stdout = sys.stderr = tap.raw
+            if passthrough is None or not _writes_to_fds(streams):
+                sys.stdout = sys.stderr = tap.raw
+            else:
+                sys.stdout, sys.stderr = passthrough.streams
             try:
                 yield
             finally:
                 sys.stdout, sys.stderr = streams
+                if passthrough is not None:
+                    tap.raw.write(passthrough.take())
 
     _compat.set_attribute(capman, "global_and_fixture_disabled", disabled)
+
+
+def _writes_to_fds(streams: tuple[Any, Any]) -> bool:
+    """Whether the streams write to fds 1 and 2 (the capture is suspended)."""
+    try:
+        return [s.fileno() for s in streams] == [1, 2]
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 class _NodeReporter:

@@ -21,6 +21,7 @@ from pytest_isolated.child.passthrough import TerminalTap
 from pytest_isolated.platform import tree
 from pytest_isolated.protocol import (
     EV_COLLECT_ERROR,
+    EV_COLLECT_SKIP,
     EV_EXIT,
     EV_INTERNAL_ERROR,
     EV_LOGSTART,
@@ -55,6 +56,8 @@ class EventRelay:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.send_report(EV_COLLECT_ERROR, report)
+        elif report.skipped:  # ``pytest.skip(allow_module_level=True)``
+            self.send_report(EV_COLLECT_SKIP, report)
 
     def phase_starts(self, item: pytest.Item, when: str) -> None:
         process.check_parent()

@@ -141,7 +141,9 @@ class ChildPlugin:
         config.pluginmanager.register(self.stdio, STDIO_PLUGIN_NAME)
         spec = self.spec
         passthrough.fit_terminal(config, spec.term_width, spec.term_markup)
-        passthrough.show_disabled_capture_live(config, self.tap)
+        passthrough.show_disabled_capture_live(
+            config, self.tap, self.stdio.passed_through
+        )
         if spec.junit_family is not None:
             recorder = passthrough.LogXML(spec.junit_family, self.channel.send)
             config.stash[_compat.junit_key()] = recorder

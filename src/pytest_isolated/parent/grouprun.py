@@ -32,9 +32,10 @@ from pytest_isolated.parent.lost import (
     describe_exit,
     lost_test_reports,
     not_run_reports,
+    passed_teardown,
     trim_stack_dump,
 )
-from pytest_isolated.platform.resources import Usage, oom_kills
+from pytest_isolated.platform.resources import Usage, format_bytes, oom_kills
 from pytest_isolated.protocol import (
     CRASH_FILE,
     STDERR_FILE,
@@ -208,15 +209,25 @@ class GroupRun:
         """A file of the group could not be collected."""
         self.now.collect_errors.append(_rebuild(self.config, event.fields))
 
+    def on_collect_skip(self, event: Event) -> None:
+        """A file of the group skipped itself as the child collected it."""
+        self.now.collect_skips.append(_rebuild(self.config, event.fields["report"]))
+
     def on_collected(self, event: Event) -> None:
-        """The child collected the group; tests it could not find are lost."""
+        """The child collected the group; tests it could not find are lost,
+        but for those of a file that skipped itself there: skipped."""
         self.now.collected = True
         self.now.baseline = Usage.from_wire(event.fields.get("baseline"))
         for nodeid in event.fields["missing"]:
             item = self._item(nodeid)
-            if item is not None:
-                if self.now.order is not None and item in self.now.order:
-                    self.now.missing.add(self.now.order[item])
+            if item is None:
+                continue
+            if self.now.order is not None and item in self.now.order:
+                self.now.missing.add(self.now.order[item])
+            skip = self.now.skip_of(nodeid)
+            if skip is not None:
+                self._finish(item, Outcome(_skipped(item, skip), event.at))
+            else:
                 self._give_up(item, self.now.missing_cause(), "was not collected")
 
     def on_logstart(self, event: Event) -> None:
@@ -265,12 +276,13 @@ class GroupRun:
                 f"{self.now.running_item.nodeid!r} runs"
             )
         limit = self.group.mem_limit
-        if limit.value is not None and report.failed and _memory_error(report):
+        why = _memory_error(report) if report.failed else None
+        if limit.value is not None and why is not None:
             report.sections.append(
                 (
                     "isolated: memory limit",
                     f"The group's memory limit is {limit.memory()}, "
-                    f"from {limit.source}.",
+                    f"from {limit.source}.{why}",
                 )
             )
         self.now.running.actions.append(report)
@@ -420,6 +432,7 @@ class Attempt:
     phase: Phase | None = None
     problems: list[str] = dataclasses.field(default_factory=list)
     collect_errors: list[pytest.CollectReport] = dataclasses.field(default_factory=list)
+    collect_skips: list[pytest.CollectReport] = dataclasses.field(default_factory=list)
     #: Why the parent stopped listening (a message it could not handle).
     broken: str | None = None
     #: The summary of a plugin's own timeout that ended the child.
@@ -512,6 +525,15 @@ class Attempt:
                     parts.append("subprocess stderr:\n" + stderr.rstrip())
         return "\n\n".join(parts)
 
+    def skip_of(self, nodeid: str) -> pytest.CollectReport | None:
+        """The skip of the module (or directory) that holds test *nodeid*."""
+        for report in self.collect_skips:
+            if not report.nodeid or nodeid.startswith(
+                (f"{report.nodeid}::", f"{report.nodeid}/")
+            ):
+                return report
+        return None
+
     def missing_cause(self) -> Cause:
         text = "\n\n".join(_collect_error_text(r) for r in self.collect_errors)
         summary = "not collected in its subprocess"
@@ -579,9 +601,33 @@ def _lost_reports(
     return reports
 
 
-def _memory_error(report: pytest.TestReport) -> bool:
+def _memory_error(report: pytest.TestReport) -> str | None:
+    """What to add to the memory limit's section of a failure that the limit
+    may have caused, or None."""
     crash = getattr(report.longrepr, "reprcrash", None)
-    return "MemoryError" in str(getattr(crash, "message", ""))
+    message = str(getattr(crash, "message", ""))
+    if "MemoryError" in message:
+        return ""
+    if "can't start new thread" in message:
+        # RLIMIT_DATA (Linux 4.7+) and RLIMIT_AS count a thread's whole stack
+        # mapping, however little of it is touched.
+        return (
+            " Every thread's stack counts against it in full (by default as "
+            f"large as the stack limit, {_stack_size()}), however little of it "
+            "is used: raise the limit, or give threads smaller stacks with "
+            "threading.stack_size()."
+        )
+    return None
+
+
+def _stack_size() -> str:
+    try:
+        import resource
+
+        size = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    except (ImportError, OSError, ValueError):
+        return "often 8 MiB"
+    return "unlimited" if size < 0 else format_bytes(size)
 
 
 def _error_line(text: str) -> str | None:
@@ -592,6 +638,18 @@ def _error_line(text: str) -> str | None:
         if line.startswith("ERROR: "):
             return line[7:].strip()
     return None
+
+
+def _skipped(item: pytest.Item, skip: pytest.CollectReport) -> list[Action]:
+    """The reports of a test whose file skipped itself only in the child
+    (``pytest.skip(allow_module_level=True)``): skipped in setup with the
+    file's reason and place, as pytest reports a test that skips itself."""
+    call: pytest.CallInfo[None] = pytest.CallInfo.from_call(lambda: None, "setup")
+    report = pytest.TestReport.from_item_and_call(item, call)
+    longrepr: Any = skip.longrepr
+    report.outcome, report.sections = "skipped", []
+    report.longrepr = tuple(longrepr) if isinstance(longrepr, list) else longrepr
+    return [report, passed_teardown(item)]
 
 
 def _collect_error_text(report: pytest.CollectReport) -> str:
