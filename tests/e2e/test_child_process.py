@@ -34,6 +34,15 @@ def both(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, ...]:
     return plain, isolated
 
 
+def seen_in_both(pytester: pytest.Pytester, passed: int) -> list[str]:
+    """What the passing tests printed (``-rP``), the same in both runs."""
+    plain, isolated = both(pytester, "-rP")
+    plain.assert_outcomes(passed=passed)
+    isolated.assert_outcomes(passed=passed)
+    assert seen(isolated) == seen(plain)
+    return seen(plain)
+
+
 ENCODING = """
 import sys
 import pytest
@@ -116,10 +125,7 @@ def test_a_test_runs_in_a_single_threaded_process(
     pytester: pytest.Pytester, every_start_method: str
 ) -> None:
     pytester.makepyfile(test_threads=THREADS)
-    plain, isolated = both(pytester, "-rP")
-    plain.assert_outcomes(passed=2)
-    isolated.assert_outcomes(passed=2)
-    assert seen(isolated) == seen(plain) == ["SEEN: 1 ['MainThread']"]
+    assert seen_in_both(pytester, passed=2) == ["SEEN: 1 ['MainThread']"]
 
 
 STDIN = """
@@ -149,10 +155,7 @@ def test_a_fixture_may_put_a_pipe_on_stdin(
     pytester: pytest.Pytester, every_start_method: str
 ) -> None:
     pytester.makepyfile(test_stdin=STDIN)
-    plain, isolated = both(pytester, "-rP")
-    plain.assert_outcomes(passed=2)
-    isolated.assert_outcomes(passed=2)
-    assert seen(isolated) == seen(plain) == ["SEEN: 'hello\\n'", "SEEN: True"]
+    assert seen_in_both(pytester, passed=2) == ["SEEN: 'hello\\n'", "SEEN: True"]
 
 
 DISABLED = """
@@ -260,6 +263,25 @@ def test_a_module_that_skips_itself_only_in_the_child_is_skipped(
     )
 
 
+MANY_THREADS = """
+import threading
+import pytest
+
+@pytest.mark.isolated(mem_limit="256M")
+def test_threads():
+    stop = threading.Event()
+    threads = [threading.Thread(target=stop.wait) for _ in range(64)]
+    try:
+        for t in threads:
+            t.start()
+    finally:
+        stop.set()
+        for t in threads:
+            if t.is_alive():
+                t.join()
+"""
+
+
 @pytest.mark.skipif(
     not sys.platform.startswith("linux"),
     reason="RLIMIT_DATA counts thread stacks on Linux; elsewhere the address space",
@@ -267,25 +289,7 @@ def test_a_module_that_skips_itself_only_in_the_child_is_skipped(
 def test_threads_past_the_memory_limit_say_that_stacks_count(
     pytester: pytest.Pytester, every_start_method: str
 ) -> None:
-    pytester.makepyfile(
-        test_threads="""
-        import threading
-        import pytest
-
-        @pytest.mark.isolated(mem_limit="256M")
-        def test_threads():
-            stop = threading.Event()
-            threads = [threading.Thread(target=stop.wait) for _ in range(64)]
-            try:
-                for t in threads:
-                    t.start()
-            finally:
-                stop.set()
-                for t in threads:
-                    if t.is_alive():
-                        t.join()
-        """
-    )
+    pytester.makepyfile(test_threads=MANY_THREADS)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(

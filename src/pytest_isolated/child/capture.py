@@ -93,13 +93,13 @@ class PhaseCapture:
         self.saved_streams = False
 
     def take_streams(self) -> None:
-        """Remember fds 0-2 and the std streams as the group starts with them
+        """Remember fds 1 and 2 and the std streams as the group starts with them
         (again in a fork, whose fds 1 and 2 are its own capture files)."""
         for fd in list(self.saved.values()):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.saved = {}
-        for fd in (0, 1, 2):
+        for fd, _, _ in _FILES:
             with contextlib.suppress(OSError):
                 saved = os.dup(fd)
                 os.set_inheritable(saved, False)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from pytest_isolated.child.capture import LogFileTail, NoStdin, _same_file, _unbuffered
+from pytest_isolated.child.capture import (
+    CAPTURE_ENCODING,
+    LogFileTail,
+    NoStdin,
+    _same_file,
+    _unbuffered,
+)
 
 
 def test_no_stdin_raises_as_pytests_capture_does() -> None:
@@ -20,6 +27,11 @@ def test_no_stdin_raises_as_pytests_capture_does() -> None:
     with pytest.raises(io.UnsupportedOperation):
         stdin.fileno()
     assert not stdin.isatty()
+
+
+def test_no_stdin_has_the_interpreters_stdin_encoding() -> None:
+    assert sys.__stdin__ is not None
+    assert NoStdin().encoding == sys.__stdin__.encoding
 
 
 def test_log_file_tail_gives_only_what_is_new(tmp_path: Path) -> None:
@@ -62,5 +74,19 @@ def test_unbuffered_writes_through_at_every_call(tmp_path: Path) -> None:
         assert path.read_text(encoding="utf-8") == "café"  # no flush needed
         assert isinstance(stream, io.TextIOWrapper)
         assert (stream.encoding, stream.errors) == ("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def test_captured_streams_write_utf8_whatever_the_streams_they_replace(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        latin = io.TextIOWrapper(io.BytesIO(), encoding="latin-1", errors="strict")
+        stream = _unbuffered(fd, latin, CAPTURE_ENCODING)
+        stream.write("café ✓\n")
+        assert path.read_bytes() == "café ✓\n".encode()
     finally:
         os.close(fd)
