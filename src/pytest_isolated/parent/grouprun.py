@@ -211,7 +211,7 @@ class GroupRun:
 
     def on_collect_skip(self, event: Event) -> None:
         """A file of the group skipped itself as the child collected it."""
-        self.now.collect_skips.append(_rebuild(self.config, event.fields["report"]))
+        self.now.collect_skips.append(_rebuild(self.config, event.fields))
 
     def on_collected(self, event: Event) -> None:
         """The child collected the group; tests it could not find are lost,
