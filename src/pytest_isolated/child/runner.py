@@ -77,7 +77,7 @@ XDIST_NAME = "pytest-isolated-xdist-fixtures"
 
 
 class ChildPlugin:
-    """Registered in the child's pytest; turns hooks into events."""
+    """Registered in the child's pytest; runs exactly the group's tests."""
 
     def __init__(
         self,
@@ -181,12 +181,9 @@ class ChildPlugin:
     @functools.cached_property
     def wanted_paths(self) -> frozenset[Path]:
         """The group's files and every directory above them."""
-        wanted: set[Path] = set()
-        for name in self.spec.files:
-            path = Path(name)
-            wanted.add(path)
-            wanted.update(path.parents)
-        return frozenset(wanted)
+        return frozenset(
+            p for f in self.spec.files for p in (Path(f), *Path(f).parents)
+        )
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         self.collected.setdefault(item.nodeid, item)
@@ -219,22 +216,12 @@ class ChildPlugin:
     def _run_group(self) -> None:
         items = [self.collected[n] for n in self.spec.nodeids if n in self.collected]
         missing = [n for n in self.spec.nodeids if n not in self.collected]
-        if os.environ != self.spec.env:
-            # The tests see the parent's environment as their group started,
-            # whatever this child's own start-up did to it.
-            os.environ.clear()
-            os.environ.update(self.spec.env)
-        # The group's usage and limits count from here: what the interpreter,
-        # pytest, the collection (and, in a fork, the template) hold is not its.
-        baseline = group_baseline()
-        apply_limits(self.spec.mem_limit, self.spec.cpu_limit)
-        if self.spec.cpu_limit is not None:
-            self.dumps.on_cpu_limit()
+        baseline = _start_group(self.spec, self.dumps)
         self.channel.send(EV_COLLECTED, missing=missing, baseline=_wire(baseline))
         self.relay.last_nodeid = items[-1].nodeid if items else None
         positions = [i for i, n in enumerate(self.spec.nodeids) if n in self.collected]
         for index, item in enumerate(items):
-            if not self._turn_comes(positions[index]):
+            if not _turn_comes(self.turns, self.dumps, positions[index]):
                 break  # the parent stopped the session before this test
             nextitem = items[index + 1] if index + 1 < len(items) else None
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
@@ -252,18 +239,6 @@ class ChildPlugin:
                 usage=_wire(own_usage(baseline)),
             )
         self.stdio.restore()
-
-    def _turn_comes(self, position: int) -> bool:
-        """Wait until the parent lets the spec's test at *position* run (see
-        turns.py); False if it never will."""
-        if self.turns is None:
-            return True
-        self.dumps.hold()
-        waited = self.turns.wait(position)
-        if waited is None:
-            return False
-        self.dumps.waited(waited)  # the group's time limit counts no waiting
-        return True
 
     # -- a fork of the template ---------------------------------------------------
 
@@ -331,6 +306,35 @@ def _adopt_xdist_group_id(collected: dict[str, pytest.Item], nodeid: str) -> Non
         _compat.set_nodeid(item, nodeid)
         if item.nodeid == nodeid:
             collected[nodeid] = item
+
+
+def _start_group(spec: ChildSpec, dumps: Dumps) -> Usage | None:
+    """As the group's first test comes: its environment, limits and baseline."""
+    if os.environ != spec.env:
+        # The tests see the parent's environment as their group started,
+        # whatever this child's own start-up did to it.
+        os.environ.clear()
+        os.environ.update(spec.env)
+    # The group's usage and limits count from here: what the interpreter,
+    # pytest, the collection (and, in a fork, the template) hold is not its.
+    baseline = group_baseline()
+    apply_limits(spec.mem_limit, spec.cpu_limit)
+    if spec.cpu_limit is not None:
+        dumps.on_cpu_limit()
+    return baseline
+
+
+def _turn_comes(turns: Turns | None, dumps: Dumps, position: int) -> bool:
+    """Wait until the parent lets the spec's test at *position* run (see
+    turns.py); False if it never will."""
+    if turns is None:
+        return True
+    dumps.hold()
+    waited = turns.wait(position)
+    if waited is None:
+        return False
+    dumps.waited(waited)  # the group's time limit counts no waiting
+    return True
 
 
 def _wire(used: Usage | None) -> dict[str, float] | None:
