@@ -122,6 +122,37 @@ def disable_early_option(early_config: pytest.Config, dest: str) -> None:
         setattr(namespace, dest, None)
 
 
+def collection_argument_path(config: pytest.Config, arg: str) -> Path | None:
+    """The file or directory a command-line argument names, as pytest's
+    collection resolves it (``path/to/test_x.py::test_y``, ``--pyargs`` module
+    names), or None if it names none.
+
+    A child must collect from the parent's own arguments: a node id outside
+    the rootdir is relative to the argument it was found under.  No public
+    API resolves an argument; ``resolve_collection_argument`` took no index
+    and returned a tuple before pytest 8.4.
+    """
+    from _pytest import main
+
+    resolve: Any = main.resolve_collection_argument
+    options: dict[str, Any] = {"as_pypath": bool(config.getoption("pyargs", False))}
+    with contextlib.suppress(ValueError, KeyError):
+        namespace = config.getini("consider_namespace_packages")
+        options["consider_namespace_packages"] = bool(namespace)
+    where = config.invocation_params.dir
+    pypath = {"as_pypath": options["as_pypath"]}
+    for positional, named in (((0,), options), ((), options), ((), pypath)):
+        try:
+            found = resolve(where, arg, *positional, **named)
+        except TypeError:
+            continue
+        except Exception:  # noqa: BLE001 - pytest's own error, given in the parent
+            return None
+        path = found[0] if isinstance(found, tuple) else getattr(found, "path", None)
+        return path if isinstance(path, Path) else None
+    return None
+
+
 def set_nodeid(item: pytest.Item, nodeid: str) -> None:
     """Give *item* another node id, as pytest-xdist's workers do under
     ``--dist loadgroup`` (``@<xdist_group>`` appended); there is no setter."""

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import sysconfig
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -363,3 +364,106 @@ def test_a_basetemp_whose_folder_is_missing_errors_as_in_process(
         )
         assert "INTERNALERROR" not in result.stdout.str()
     assert not (pytester.path / "build").exists()
+
+
+OUTSIDE_THE_ROOTDIR = """
+import pytest
+
+@pytest.mark.isolated
+@pytest.mark.parametrize("n", [1, 2])
+def test_y(n):
+    assert n == 1
+
+@pytest.mark.isolated(group="g")
+class TestGroup:
+    def test_m(self):
+        pass
+
+def test_plain():
+    pass
+"""
+
+
+def outcome_lines(result: pytest.RunResult) -> list[str]:
+    """The short summary's line for each test (``-rA``), in order."""
+    words = ("PASSED ", "FAILED ", "ERROR ", "SKIPPED ", "XFAIL ", "XPASS ")
+    return [line for line in result.outlines if line.startswith(words)]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-c", "ci/pytest.ini", "pkg"],
+        ["--rootdir=src", "pkg"],
+        ["--rootdir=src", "pkg/"],
+        ["--rootdir=src", "pkg/test_x.py::test_y"],
+        ["--rootdir=src", "pkg/test_x.py::TestGroup", "pkg/test_x.py::test_plain"],
+        ["--rootdir=src", "--confcutdir=pkg", "pkg"],
+        ["--rootdir=src", "--pyargs", "pkg"],
+        ["-c", "ci/pytest.ini", "--pyargs", "pkg.test_x"],
+    ],
+    ids=[
+        "config-in-a-subfolder",
+        "rootdir-elsewhere",
+        "folder-with-slash",
+        "one-function",
+        "class-and-function",
+        "confcutdir",
+        "pyargs",
+        "pyargs-module",
+    ],
+)
+def test_node_ids_are_the_parents_whatever_the_rootdir(
+    pytester: pytest.Pytester, every_start_method: str, args: list[str]
+) -> None:
+    """Tests outside the rootdir have ids relative to the argument they were
+    found under: a child collects from the same arguments, so it finds every
+    test under the parent's id."""
+    pytester.mkdir("ci")
+    (pytester.path / "ci" / "pytest.ini").write_text("[pytest]\n")
+    pytester.mkdir("src")
+    package = pytester.mkpydir("pkg")
+    (package / "test_x.py").write_text(textwrap.dedent(OUTSIDE_THE_ROOTDIR))
+    isolated = pytester.runpytest_subprocess("-rA", *args)
+    in_process = pytester.runpytest_subprocess("-rA", "--no-isolation", *args)
+    assert "not collected" not in isolated.stdout.str()
+    assert outcome_lines(isolated) == outcome_lines(in_process)
+    assert isolated.ret == in_process.ret
+    assert outcome_lines(isolated)  # the tests ran
+
+
+def test_an_id_a_child_cannot_make_again_is_explained(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """Parameters that differ from one process to the next give ids the
+    child cannot find: the error says so, why, and what to do."""
+    pytester.makepyfile(
+        test_random="""
+        import random
+        import pytest
+
+        @pytest.mark.isolated
+        @pytest.mark.parametrize("value", [random.random()])
+        def test_drawn(value):
+            pass
+
+        @pytest.mark.isolated
+        @pytest.mark.parametrize("value", [1], ids=["stable"])
+        def test_stable(value):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*the test was not collected in its subprocess under the same id",
+            "pytest's process collected test_random.py::test_drawn[[]0.*, and the "
+            "subprocess, which collects the same file again, made other ids for "
+            "the same function:",
+            "    test_random.py::test_drawn[[]0.*",
+            "*Give the parameters ids of their own*",
+            "ERROR test_random.py::test_drawn[[]0.*] - its id*",
+        ]
+    )
+    assert "not collected in its subprocess:" not in result.stdout.str()

@@ -160,8 +160,11 @@ class ChildPlugin:
                 del config.stash[key]
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        # Collect only the group's files, whatever paths the command line gave.
-        session.config.args = list(self.spec.files)
+        # Collect only the group's files (pytest_ignore_collect), from the
+        # parent's arguments that lead to them: a node id outside the rootdir
+        # is relative to the argument it was found under.
+        towards = _arguments_towards(session.config, self.wanted_paths)
+        session.config.args = towards or list(self.spec.files)
         if self.spec.cwd != self.spec.invocation_dir:
             os.chdir(self.spec.cwd)
 
@@ -217,7 +220,10 @@ class ChildPlugin:
         items = [self.collected[n] for n in self.spec.nodeids if n in self.collected]
         missing = [n for n in self.spec.nodeids if n not in self.collected]
         baseline = _start_group(self.spec, self.dumps)
-        self.channel.send(EV_COLLECTED, missing=missing, baseline=_wire(baseline))
+        others = _other_ids(self.collected, missing)
+        self.channel.send(
+            EV_COLLECTED, missing=missing, baseline=_wire(baseline), others=others
+        )
         self.relay.last_nodeid = items[-1].nodeid if items else None
         positions = [i for i, n in enumerate(self.spec.nodeids) if n in self.collected]
         for index, item in enumerate(items):
@@ -356,3 +362,30 @@ def _drop_repeated_entries(
         while path.count(entry) > keep:
             first = path.index(entry)
             del path[path.index(entry, first + 1)]
+
+
+def _arguments_towards(config: pytest.Config, wanted: frozenset[Path]) -> list[str]:
+    """The command line's own arguments (or ``testpaths``) that name one of
+    the group's files or a folder above one (in *wanted*)."""
+    kept = []
+    for arg in config.args:
+        path = _compat.collection_argument_path(config, arg)
+        if path is not None and path in wanted:
+            kept.append(arg)
+    return kept
+
+
+def _other_ids(
+    collected: dict[str, pytest.Item], missing: list[str]
+) -> dict[str, list[str]]:
+    """For each missing id, the ids collected for the same function under
+    other parameters (ids built from random values or a set's order differ
+    from one process to the next)."""
+    others: dict[str, list[str]] = {}
+    for nodeid in missing:
+        base, bracket, _ = nodeid.partition("[")
+        if bracket:
+            found = [n for n in collected if n.startswith(base + "[")]
+            if found:
+                others[nodeid] = found[:10]
+    return others

@@ -218,6 +218,7 @@ class GroupRun:
         but for those of a file that skipped itself there: skipped."""
         self.now.collected = True
         self.now.baseline = Usage.from_wire(event.fields.get("baseline"))
+        others = event.fields.get("others") or {}
         for nodeid in event.fields["missing"]:
             item = self._item(nodeid)
             if item is None:
@@ -227,8 +228,13 @@ class GroupRun:
             skip = self.now.skip_of(nodeid)
             if skip is not None:
                 self._finish(item, Outcome(_skipped(item, skip), event.at))
-            else:
-                self._give_up(item, self.now.missing_cause(), "was not collected")
+                continue
+            near = others.get(nodeid)
+            cause = self.now.missing_cause(nodeid, near)
+            headline = "was not collected"
+            if near:
+                headline += " in its subprocess under the same id"
+            self._give_up(item, cause, headline)
 
     def on_logstart(self, event: Event) -> None:
         # pytest-rerunfailures logs a start for each attempt of a test: its
@@ -534,11 +540,36 @@ class Attempt:
                 return report
         return None
 
-    def missing_cause(self) -> Cause:
+    def missing_cause(self, nodeid: str = "", others: list[str] | None = None) -> Cause:
+        if others:
+            return unreproducible_id(nodeid, others)
         text = "\n\n".join(_collect_error_text(r) for r in self.collect_errors)
         summary = "not collected in its subprocess"
         error = _error_line(text)
         return Cause("protocol", f"{summary}: {error}" if error else summary, text)
+
+
+def unreproducible_id(nodeid: str, others: list[str]) -> Cause:
+    """A test whose id the subprocess did not make again: its parameters'."""
+    shown = "\n".join(f"    {other}" for other in others)
+    details = (
+        f"pytest's process collected {nodeid}, and the subprocess, which "
+        "collects the same file again, made other ids for the same function:\n"
+        f"{shown}\n"
+        "A parameter id is made from the parameter's value: a value that "
+        "differs from one process to the next (a random value, an object whose "
+        "repr holds its address, a time) or parameters taken from a set, whose "
+        "order changes with hash randomisation, give ids that cannot be found "
+        "again in a subprocess.  Give the parameters ids of their own "
+        "(@pytest.mark.parametrize(..., ids=[...]) or pytest.param(value, "
+        "id=...)), draw random values from a fixed seed, or parametrize over a "
+        "sorted list instead of a set."
+    )
+    summary = (
+        "its id is not reproducible in a subprocess: the subprocess collected "
+        "this test's function with other parameter ids"
+    )
+    return Cause("protocol", summary, details)
 
 
 def _rebuild(config: pytest.Config, fields: dict[str, Any]) -> Any:
