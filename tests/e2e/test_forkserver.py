@@ -2,8 +2,8 @@
 
 A fork of the template must pass for a freshly started child: the same
 outcomes and reports, no warnings of its own, a ``tmp_path`` of its own, the
-end of a session (``pytest_sessionfinish``, ``atexit``), and a deadline even
-when the template never gets as far as forking.
+end of a session (the child's end-of-session hook, ``atexit``), and a
+deadline even when the template never gets as far as forking.
 """
 
 from __future__ import annotations
@@ -337,11 +337,14 @@ def test_a_test_whose_fork_returns_into_pytest(
 # -- 5. the end of a session in a fork --------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["spawn", "fork"])
+@pytest.mark.parametrize("method", ["spawn", "prestart", "fork"])
 def test_a_fork_ends_its_session(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
-    """``pytest_sessionfinish`` hooks and ``atexit`` handlers run in each group.
+    """A fork ends its session like a spawned child: the end-of-session hook
+    a child runs (``pytest_isolated_child_sessionfinish``; a conftest's
+    ``pytest_sessionfinish`` runs once, in pytest's process) and ``atexit``
+    handlers run in each group.
 
     The conftest writes, at the end of each subprocess's session, the tests it
     ran (the template, which runs none, writes nothing); each test registers
@@ -360,7 +363,7 @@ def test_a_fork_ends_its_session(
         def pytest_runtest_logstart(nodeid, location):
             RAN.append(nodeid)
 
-        def pytest_sessionfinish(session, exitstatus):
+        def pytest_isolated_child_sessionfinish(session, exitstatus, output):
             if os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS") == "1" and RAN:
                 with open(os.environ["SESSIONFINISH_LOG"], "a") as f:
                     f.write(" ".join(RAN) + "\\n")

@@ -225,7 +225,9 @@ def test_bad_start_and_parallel_values(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--isolated-start=vfork")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*argument --isolated-start: invalid choice: 'vfork'*"]
+        [
+            "*argument --isolated-start: expected one of auto, prestart, spawn, fork, got 'vfork'*"
+        ]
     )
     pytester.makeini("[pytest]\nisolated_parallel = many\nisolated_start = spawn\n")
     result = pytester.runpytest_subprocess()
