@@ -129,6 +129,25 @@ def test_a_test_runs_in_a_single_threaded_process(
     assert seen_in_both(pytester, passed=2) == ["SEEN: 1 ['MainThread']"]
 
 
+TEMPDIR = """
+import tempfile
+import pytest
+
+@pytest.mark.isolated
+def test_tempdir_is_resolved_before_the_test():
+    print("SEEN:", tempfile.tempdir is not None)
+"""
+
+
+def test_tempfile_s_directory_is_resolved_before_a_test(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """pytest's capture resolves tempfile's directory as its process starts;
+    a test's first temporary file makes no extra probe in a child either."""
+    pytester.makepyfile(test_tempdir=TEMPDIR)
+    assert seen_in_both(pytester, passed=1) == ["SEEN: True"]
+
+
 STDIN = """
 import os, sys
 import pytest

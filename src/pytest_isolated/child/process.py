@@ -28,6 +28,7 @@ import select
 import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +84,10 @@ def become_child(spec: ChildSpec, *, forked: bool) -> None:
     os.environ.update(
         spec.env if forked or spec.startup_env is None else spec.startup_env
     )
+    # pytest's capture makes temporary files as its process starts, which
+    # resolves (and caches) tempfile's directory there before any test runs;
+    # a test can tell (an extra os.unlink() probe in its first tempfile).
+    tempfile.gettempdir()
     # A spawned child starts where pytest was started (the rootdir and the
     # relative arguments depend on it); its session start moves it on.
     os.chdir(spec.cwd if forked else spec.invocation_dir)
