@@ -21,9 +21,8 @@ Under pytest-xdist each worker bisects the tests that ran on it (the run order
 is per worker) and sends its verdicts home in ``workeroutput``; the
 controller prints them and writes the JSON file.
 
-Parent side; imports ``grouping``, ``reduction`` and ``settings``, and
-``probes`` (which starts the subprocesses) only when there is something to
-bisect: a child imports this module for its options and nothing else.
+``probes`` (which starts the subprocesses) is imported only when there is
+something to bisect.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,28 +39,24 @@ import pytest
 from pytest_isolated import options
 from pytest_isolated.finding.ddmin import (
     BUDGET_EXHAUSTED,
-    FAILS_ALONE,
-    FLAKY,
-    NOT_REPRODUCED,
     POLLUTED,
     OutOfBudget,
     Verdict,
     diagnose,
 )
+from pytest_isolated.finding.verdicts import describe, summary
 from pytest_isolated.parent.grouping import Group, plan_groups
 from pytest_isolated.settings import STARTUP_PROCESS, Settings, request_of
 
 if TYPE_CHECKING:
     from pytest_isolated.finding.probes import Prober
 
-BUDGET_OPTION = "--isolated-bisect-budget"
 JSON_OPTION = "--isolated-bisect-json"
 PLUGIN_NAME = "pytest-isolated-bisect"
 XDIST_PLUGIN_NAME = "pytest-isolated-bisect-xdist"
 #: The ``workeroutput`` key carrying a worker's verdicts home.
 WORKEROUTPUT_KEY = "pytest_isolated_bisect"
 JSON_VERSION = 1
-SECTION = "bisect of the failed tests"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,30 +291,9 @@ class Bisector:
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter
     ) -> None:
-        if not self.errors and not self.verdicts:
-            return
-        tr = terminalreporter
-        tr.section(SECTION, sep="=")
-        verbose = tr.config.get_verbosity() > 0
-        for verdict in self.verdicts:
-            polluted = verdict["verdict"] == POLLUTED
-            text = verdict["message"]
-            if verbose:
-                probes, seconds = verdict["probes"], verdict["seconds"]
-                text += f" [{_count(probes, 'probe')}, {seconds:.2f}s]"
-            tr.line(text, red=polluted, yellow=not polluted)
-        if self.totals:
-            tr.line(_totals_line(self.totals))
-        exhausted = sum(v["verdict"] == BUDGET_EXHAUSTED for v in self.verdicts)
-        if exhausted:
+        if self.errors or self.verdicts:
             budget = self.totals[0]["budget"] if self.totals else self.options.budget
-            tr.line(
-                f"the budget of {budget:g}s ({BUDGET_OPTION}) ran out: "
-                f"{_count(exhausted, 'failed test')} not bisected",
-                yellow=True,
-            )
-        for error in self.errors:
-            tr.line(error, red=True)
+            summary(terminalreporter, self.verdicts, self.totals, self.errors, budget)
 
 
 class _Controller:
@@ -335,71 +309,3 @@ class _Controller:
             self.bisector.verdicts.extend(sent["verdicts"])
             self.bisector.totals.extend(sent["totals"])
             self.bisector.errors.extend(sent["errors"])
-
-
-# -- the words ------------------------------------------------------------------------
-
-
-def describe(verdict: dict[str, Any]) -> str:
-    """One verdict, as the terminal section shows it."""
-    nodeid, kind = verdict["nodeid"], verdict["verdict"]
-    culprits: list[str] = verdict["culprits"]
-    after = _and(culprits)
-    in_group = verdict.get("group") is not None
-    if kind == POLLUTED:
-        if len(culprits) == 1:
-            who, fix = f"{after} leaves", "mark it @pytest.mark.isolated"
-            cleanup = "its cleanup"
-        else:
-            who, fix = "together they leave", "mark them @pytest.mark.isolated"
-            cleanup = "their cleanup"
-        if in_group:
-            fix = f"give {'it' if len(culprits) == 1 else 'them'} a subprocess of "
-            fix += "their own" if len(culprits) > 1 else "its own"
-        return (
-            f"{nodeid} passes alone but fails after {after}: {who} state behind "
-            f"({fix}, or fix {cleanup})"
-        )
-    if kind == FAILS_ALONE:
-        return f"{nodeid} fails alone too: a plain failure"
-    if kind == FLAKY:
-        if culprits:
-            return (
-                f"{nodeid} is flaky: it passes alone, failed after {after}, "
-                "then passed after the same tests"
-            )
-        return f"{nodeid} is flaky: it failed alone, then passed alone"
-    if kind == NOT_REPRODUCED:
-        where = "alone"
-        if verdict["ran_before"]:
-            before = _count(verdict["ran_before"], "test")
-            where = f"alone and after the {before} that ran before it"
-        return (
-            f"{nodeid} passes {where}: its failure was not reproduced in a fresh "
-            "subprocess (it depends on something else in pytest's process, or it "
-            "is flaky)"
-        )
-    return f"{nodeid} was not bisected: the budget ran out"
-
-
-def _totals_line(totals: Sequence[dict[str, Any]]) -> str:
-    probes = sum(t["probes"] for t in totals)
-    seconds = sum(t["seconds"] for t in totals)
-    methods = sorted({str(t["start"]) for t in totals})
-    where = ""
-    if len(totals) > 1 or totals[0]["worker"] is not None:
-        where = f" on {_count(len(totals), 'worker')}"
-    return (
-        f"{_count(probes, 'probe')} in {seconds:.2f}s{where} "
-        f"(start method {', '.join(methods)})"
-    )
-
-
-def _and(names: Sequence[str]) -> str:
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"

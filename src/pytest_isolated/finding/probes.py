@@ -2,14 +2,13 @@
 tests, then a failed one, and tell whether it failed again.
 
 Each probe is a :class:`~pytest_isolated.parent.grouprun.GroupRun` of a group made
-for it, in a :class:`~pytest_isolated.parent.pool.Pool` of the bisect's own: forked
+for it, run as the session runs its groups
+(:class:`~pytest_isolated.parent.driver.Driver`), in a
+:class:`~pytest_isolated.parent.pool.Pool` of the bisect's own: forked
 from a template that collected every test a probe may run (where forking is
 safe), else pre-started.  Outcomes are read here and never re-emitted.
 Every child starts from the environment and working directory the session
 started with, and, as any child, from the session's start-up ``sys.path``.
-
-Parent side; imports ``grouping``, ``grouprun``, ``pool``, ``process``,
-``protocol``, ``reduction`` and ``settings``.
 """
 
 from __future__ import annotations
@@ -22,10 +21,13 @@ import time
 import pytest
 
 from pytest_isolated.finding.ddmin import OutOfBudget
+from pytest_isolated.parent.driver import Driver
 from pytest_isolated.parent.events import Event
+from pytest_isolated.parent.forks import TEMPLATE_LIMIT
 from pytest_isolated.parent.grouping import Group
 from pytest_isolated.parent.grouprun import GroupRun
-from pytest_isolated.parent.pool import TEMPLATE_LIMIT, Pool, Start
+from pytest_isolated.parent.pool import Pool
+from pytest_isolated.parent.specs import Start
 from pytest_isolated.protocol import EV_LOGSTART
 from pytest_isolated.settings import Limit, Settings
 
@@ -48,6 +50,7 @@ class Prober:
         self.began = time.monotonic()
         self.deadline = None if budget is None else self.began + budget
         self.pool: Pool | None = None
+        self.driver: Driver | None = None
         self.count = 0
         self.seconds = 0.0
         self.exhausted = False
@@ -63,6 +66,7 @@ class Prober:
         self.pool = Pool(
             self.config, self.settings, start=self.start, capture=True, outputs=False
         )
+        self.driver = Driver(self.pool)
         remaining = self.remaining()
         limit = TEMPLATE_LIMIT if remaining is None else min(remaining, TEMPLATE_LIMIT)
         everything = Group(0, "bisect", items, Limit(limit, "the bisect"))
@@ -72,7 +76,7 @@ class Prober:
         self, tests: list[pytest.Item], victim: pytest.Item, timeout: Limit
     ) -> bool:
         """Whether *victim* fails after *tests*, in one fresh subprocess."""
-        assert self.pool is not None
+        assert self.driver is not None
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
             self.exhausted = True
@@ -86,29 +90,21 @@ class Prober:
         group = Group(
             self.count, victim.nodeid, [*tests, victim], Limit(limit, "the bisect")
         )
-        run = GroupRun(self.config, group)
-        child = self.pool.child_for(group, run.pending, prestart_next=True)
-        spec = self.pool.specs.make(
-            child, run.pending, basetemp=f"isolated-bisect-{self.count}", timeout=limit
-        )
-        run.attach(child, spec)
+        run = GroupRun(self.config, group, basetemp_prefix="isolated-bisect-")
+        self.driver.launch(run, prestart_next=True)
         reached = False  # the victim started in the probe's subprocess
         try:
             while victim not in run.done and run.child is not None:
-                message = self.pool.next_message()
-                if message is None or message[0] is not run.child:
+                delivered = self.driver.deliver()
+                if delivered is None or delivered.run is not run:
                     continue
-                event = message[1]
+                event = delivered.message
                 if isinstance(event, Event) and event.name == EV_LOGSTART:
                     reached = reached or event.fields["nodeid"] == victim.nodeid
-                step = run.handle(event)
-                if step.release is not None:
-                    self.pool.retire(step.release)
         finally:
-            stopped = run.stop()
-            if stopped is not None:
-                self.pool.retire(stopped)
+            self.driver.stop(run)
             self.seconds += time.monotonic() - began
+        child = run.now.child
         outcome = run.done.get(victim)
         if by_budget and child.timed_out:
             self.exhausted = True
@@ -123,7 +119,7 @@ class Prober:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
-            self.pool = None
+            self.pool = self.driver = None
 
 
 def fastest_method(asked: str) -> str:

@@ -38,6 +38,16 @@ from pytest_isolated.protocol import (
     ChildSpec,
 )
 
+#: The longest the fork template may take to collect.
+TEMPLATE_LIMIT = 300.0
+
+
+def template_limit(limits: list[float | None]) -> float:
+    """How long the template may collect: as long as the longest time limit
+    of the groups it serves (*limits*), at most :data:`TEMPLATE_LIMIT`."""
+    known = (s for s in limits if s is not None)
+    return min(TEMPLATE_LIMIT, max(known, default=TEMPLATE_LIMIT))
+
 
 class ForkedHandle(ChildHandle):
     """A group's child forked from a :class:`ForkTemplate` (POSIX only).

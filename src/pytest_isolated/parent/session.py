@@ -20,22 +20,21 @@ import faulthandler
 import os
 import sys
 from collections.abc import Generator
+from typing import NoReturn
 
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.parent.events import Message
+from pytest_isolated.parent.driver import Driver
 from pytest_isolated.parent.grouping import Group, plan_groups
-from pytest_isolated.parent.grouprun import (
-    GroupRun,
-    Incident,
+from pytest_isolated.parent.grouprun import GroupRun, Incident
+from pytest_isolated.parent.outcome import (
     LogLines,
     Outcome,
     RecordedWarning,
     TerminalText,
     XmlRecord,
 )
-from pytest_isolated.parent.handle import ChildHandle
 from pytest_isolated.parent.pool import Pool
 from pytest_isolated.parent.usage import UsageLedger
 from pytest_isolated.platform import tree
@@ -54,10 +53,10 @@ class IsolationScheduler:
         self.config = config
         self.settings = settings
         self.pool = Pool(config, settings)
+        self.driver = Driver(self.pool)
         self.groups: dict[pytest.Item, Group[pytest.Item]] = {}
         self.order: list[Group[pytest.Item]] = []
         self.runs: dict[int, GroupRun] = {}
-        self.owner: dict[ChildHandle, GroupRun] = {}
         # Look ahead only when groups may run beside each other: with one at a
         # time, a group must not start before the tests that precede it ran.
         self.lookahead = settings.parallel > 1
@@ -128,17 +127,19 @@ class IsolationScheduler:
             run = self.runs[group.index] = GroupRun(self.config, group)
         while item not in run.done:
             if run.exit_request is not None:
-                self._exit_like_the_child(item, run)
+                if run.exit_request.reason is None:  # a KeyboardInterrupt
+                    self.interrupted_at = run.exit_request.where
+                _exit_like_the_child(item, run)
             if run.needs_child and self._may_start(run.group):
                 self._launch(run)
             run.let_run(item, nextitem)
             self._fill()
-            message = self.pool.next_message()
-            if message is not None:
-                self._handle(*message)
+            delivered = self.driver.deliver()
+            if delivered is not None and delivered.step.incident is not None:
+                self.incidents.append(delivered.step.incident)
         outcome = run.done.pop(item)
         if not run.pending and not run.done:  # every result was reported
-            self._release(run.release())
+            self.driver.release(run.release())
             self.ledger.record(group, run.used)
             del self.runs[group.index]
         return outcome
@@ -147,23 +148,6 @@ class IsolationScheduler:
         """Whether memory allows *group* to start beside the groups running."""
         others = any(r.child is not None for r in self.runs.values())
         return self.ledger.may_start(group, others_running=others)
-
-    def _exit_like_the_child(self, item: pytest.Item, run: GroupRun) -> None:
-        """A test called pytest.exit() (or raised KeyboardInterrupt) in the
-        child: report what it reported, then end the session as pytest would."""
-        assert run.exit_request is not None
-        reason, returncode = run.exit_request
-        ihook = item.ihook
-        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        now = run.now
-        if now.running is not None and now.running_item is item:
-            for report in now.running.reports:
-                ihook.pytest_runtest_logreport(report=report)
-        __tracebackhide__ = True
-        if reason is None:
-            self.interrupted_at = run.interrupted_at
-            raise KeyboardInterrupt
-        pytest.exit(reason, returncode)
 
     @pytest.hookimpl(trylast=True)
     def pytest_keyboard_interrupt(self) -> None:
@@ -211,40 +195,13 @@ class IsolationScheduler:
     def _launch(self, run: GroupRun) -> None:
         self._started.add(run.group.index)
         more_to_come = len(self._started) < len(self.order)
-        child = self.pool.child_for(run.group, run.pending, prestart_next=more_to_come)
-        self.owner[child] = run
-        group = run.group
-        spec = self.pool.specs.make(
-            child,
-            run.pending,
-            basetemp=run.basetemp,
-            group=group.name,
-            timeout=group.timeout.value,
-            mem_limit=group.mem_limit.value,
-            cpu_limit=group.cpu_limit.value,
-            # One test at a time, in the run order, unless groups may run
-            # ahead (--isolated-parallel): then the group runs straight through.
-            wait_for_turn=not self.lookahead,
+        # One test at a time, in the run order, unless groups may run ahead
+        # (--isolated-parallel): then the group runs straight through.
+        self.driver.launch(
+            run, prestart_next=more_to_come, wait_for_turn=not self.lookahead
         )
-        run.attach(child, spec)
         if not more_to_come:
             self.pool.no_more_groups()
-
-    def _handle(self, child: ChildHandle, message: Message) -> None:
-        """Pass one message to the run it is for; act on what followed."""
-        run = self.owner.get(child)
-        if run is None:
-            return
-        step = run.handle(message)
-        if step.incident is not None:
-            self.incidents.append(step.incident)
-            self.pool.output_lost(child)  # it died before its session ended
-        self._release(step.release)
-
-    def _release(self, child: ChildHandle | None) -> None:
-        if child is not None:
-            self.owner.pop(child, None)
-            self.pool.retire(child)
 
     # -- the end ---------------------------------------------------------------
 
@@ -254,20 +211,11 @@ class IsolationScheduler:
         """List the groups whose subprocess crashed or timed out; with -v, also
         how many subprocesses ran and for how long."""
         tr = terminalreporter
-        if self.incidents:
-            tr.section("isolated subprocesses that crashed or timed out", sep="=")
-            for incident in self.incidents:
-                group, nodeid, cause = incident.group, incident.nodeid, incident.cause
-                named = group != nodeid and repr(group) not in cause.summary
-                where = f"{nodeid} (group {group!r})" if named else nodeid
-                tr.line(f"{where}: {cause.summary}", red=True)
-        if self.leaks:
-            tr.section("isolated processes left running, killed", sep="=")
-            for nodeid, line in self.leaks:
-                tr.line(f"{nodeid}: {line}", yellow=True)
+        _list_incidents_and_leaks(tr, self.incidents, self.leaks)
+        seconds = self.pool.reaper.child_seconds
         ran = (
             f"pytest-isolated: {self.pool.children_started} subprocess(es) for "
-            f"{len(self._started)} group(s), {self.pool.child_seconds:.2f}s in total"
+            f"{len(self._started)} group(s), {seconds:.2f}s in total"
         )
         self.ledger.table(tr, ran if self._started else "")
 
@@ -287,10 +235,46 @@ class IsolationScheduler:
     def pytest_sessionfinish(self) -> None:
         """Stop what still runs (-x, Ctrl-C) and reap every child."""
         for run in list(self.runs.values()):
-            self._release(run.stop())
+            self.driver.stop(run)
         self.runs.clear()
         self.pool.shutdown()
         self.ledger.save()
+
+
+def _list_incidents_and_leaks(
+    tr: pytest.TerminalReporter,
+    incidents: list[Incident],
+    leaks: list[tuple[str, str]],
+) -> None:
+    """The summary's sections: each crash or timeout, each process killed."""
+    if incidents:
+        tr.section("isolated subprocesses that crashed or timed out", sep="=")
+        for incident in incidents:
+            group, nodeid, cause = incident.group, incident.nodeid, incident.cause
+            named = group != nodeid and repr(group) not in cause.summary
+            where = f"{nodeid} (group {group!r})" if named else nodeid
+            tr.line(f"{where}: {cause.summary}", red=True)
+    if leaks:
+        tr.section("isolated processes left running, killed", sep="=")
+        for nodeid, line in leaks:
+            tr.line(f"{nodeid}: {line}", yellow=True)
+
+
+def _exit_like_the_child(item: pytest.Item, run: GroupRun) -> NoReturn:
+    """A test called pytest.exit() (or raised KeyboardInterrupt) in the
+    child: report what it reported, then end the session as pytest would."""
+    assert run.exit_request is not None
+    reason, returncode = run.exit_request.reason, run.exit_request.returncode
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    now = run.now
+    if now.running is not None and now.running_item is item:
+        for report in now.running.reports:
+            ihook.pytest_runtest_logreport(report=report)
+    __tracebackhide__ = True
+    if reason is None:
+        raise KeyboardInterrupt
+    pytest.exit(reason, returncode)
 
 
 def _faulthandler_timeout(config: pytest.Config) -> bool:

@@ -19,8 +19,9 @@ import pytest
 
 from pytest_isolated.parent.events import Event, Exited, Garbled, Message
 from pytest_isolated.parent.grouping import Group
-from pytest_isolated.parent.grouprun import GroupRun, Outcome
+from pytest_isolated.parent.grouprun import GroupRun
 from pytest_isolated.parent.handle import ChildHandle
+from pytest_isolated.parent.outcome import Outcome
 from pytest_isolated.protocol import ChildSpec
 from pytest_isolated.settings import Limit
 
