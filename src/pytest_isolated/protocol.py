@@ -192,6 +192,22 @@ class ChildSpec:
         return cls(**json.loads(data))
 
 
+#: The attribute of a test's report that lists the processes its group left
+#: running, killed (``["pid 123: sleep 60", ...]``): the session's summary
+#: reads it, under pytest-xdist on the controller too (it crosses the wire).
+LEAKED_ATTRIBUTE = "isolated_leaked"
+
+
+def xdist_worker() -> str | None:
+    """The pytest-xdist worker (``gw0``, ...) this process is, or whose
+    subprocess it is; None outside xdist's workers.
+
+    xdist names each worker in its environment, which a child inherits: the
+    one answer on both sides of the process boundary.
+    """
+    return os.environ.get("PYTEST_XDIST_WORKER") or None
+
+
 # File names inside a child's workdir, shared by both sides.
 STDOUT_FILE = "stdout"
 STDERR_FILE = "stderr"

@@ -50,6 +50,7 @@ from pytest_isolated.parent.grouprun import Incident
 from pytest_isolated.parent.lost import Cause
 from pytest_isolated.parent.usage import UsageLedger
 from pytest_isolated.platform.resources import Usage
+from pytest_isolated.protocol import xdist_worker
 from pytest_isolated.settings import Settings, request_of
 
 PLUGIN_NAME = "pytest-isolated-xdist"
@@ -80,8 +81,8 @@ def register(
     ledger: UsageLedger,
 ) -> None:
     """Register the controller's or the worker's side, whichever this is."""
-    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    if workerinput is not None:
+    if xdist_worker() is not None:
+        workerinput: dict[str, Any] = getattr(config, "workerinput", {})
         path = workerinput.get(GROUPS_FILE_KEY)
         plugin: object = WorkerSide(config, settings, path, incidents, ledger)
     elif config.getoption("dist", "no") != "no":

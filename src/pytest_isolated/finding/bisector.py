@@ -46,6 +46,7 @@ from pytest_isolated.finding.ddmin import (
 )
 from pytest_isolated.finding.verdicts import describe, summary
 from pytest_isolated.parent.grouping import Group, plan_groups
+from pytest_isolated.protocol import xdist_worker
 from pytest_isolated.settings import STARTUP_PROCESS, Settings, request_of
 
 if TYPE_CHECKING:
@@ -124,15 +125,12 @@ class Bisector:
         self.totals: list[dict[str, Any]] = []
         #: What went wrong (the bisect itself, or writing the JSON file).
         self.errors: list[str] = []
-        if config.pluginmanager.has_plugin("xdist") and not hasattr(
-            config, "workerinput"
-        ):
+        if config.pluginmanager.has_plugin("xdist") and xdist_worker() is None:
             config.pluginmanager.register(_Controller(self), XDIST_PLUGIN_NAME)
 
     @property
     def worker(self) -> str | None:
-        workerinput = getattr(self.config, "workerinput", None)
-        return None if workerinput is None else str(workerinput.get("workerid"))
+        return xdist_worker()
 
     # -- recording ---------------------------------------------------------------
 

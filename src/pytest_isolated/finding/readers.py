@@ -1,6 +1,7 @@
 """The get functions of :mod:`pytest_isolated.finding.kinds`: each reads one
 kind of process state, cheaply (a snapshot is taken twice per test).
-Imports only ``_compat``, where the private reads that keep it cheap live.
+The private reads that keep it cheap are in ``_compat``; ``/proc`` is read
+through :mod:`pytest_isolated.platform.tree`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_isolated import _compat
+from pytest_isolated.platform import tree
 
 # -- get functions ---------------------------------------------------------------
 #
@@ -172,31 +174,6 @@ def _showwarning() -> object:
     return warnings.showwarning
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """Linux: *pid*'s state letter and parent pid, None if unknown."""
-    data = _read(f"/proc/{pid}/stat")
-    if data is None:
-        return None
-    fields = data.rpartition(b")")[2].split()  # the name may hold spaces
-    try:
-        return fields[0].decode(), int(fields[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def _read(path: str, size: int = 4096) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 class _Children:
     """Child processes of this process, by pid.
 
@@ -231,20 +208,18 @@ class _Children:
             return self.known
         previous, self.last_pid = self.last_pid, last
         if last is None or previous is None or not 0 < last - previous <= self.MAX_STEP:
-            candidates: Iterable[int] = (
-                int(name) for name in os.listdir("/proc") if name.isdigit()
-            )
+            candidates: Iterable[int] = tree.pids()
         else:
             candidates = [*self.known, *range(previous + 1, last + 1)]
         self.known = frozenset(pid for pid in candidates if self._is_child(pid))
         return self.known
 
     def _is_child(self, pid: int) -> bool:
-        state = _proc_stat(pid)
-        if state is None or state[1] != os.getpid():
+        found = tree.proc(pid)
+        if found is None or found.ppid != os.getpid():
             return False
         # A thread of a child has the child's parent too: keep the leaders.
-        status = _read(f"/proc/{pid}/status") or b""
+        status = tree.read(f"/proc/{pid}/status", 4096) or b""
         for line in status.splitlines():
             if line.startswith(b"Tgid:"):
                 return line.split()[1:2] == [str(pid).encode()]
@@ -263,11 +238,11 @@ class _Children:
         """Whether child *pid* still runs (a zombie has exited)."""
         if not self.linux:
             return True  # multiprocessing listed it alive
-        state = _proc_stat(pid)
-        return state is not None and state[0] != "Z"
+        found = tree.proc(pid)
+        return found is not None and found.state != "Z"
 
     def show(self, pid: int, before: object, after: object) -> str:
-        raw = _read(f"/proc/{pid}/cmdline", 200) if self.linux else None
+        raw = tree.read(f"/proc/{pid}/cmdline", 200) if self.linux else None
         command = (
             raw.replace(b"\0", b" ").decode(errors="replace").strip() if raw else ""
         )
@@ -275,7 +250,7 @@ class _Children:
 
 
 def _last_pid() -> int | None:
-    data = _read("/proc/loadavg", 200)
+    data = tree.read("/proc/loadavg", 200)
     try:
         return int(data.split()[-1]) if data else None
     except ValueError:

@@ -24,14 +24,17 @@ from pytest_isolated.parent.lost import (
     describe_exit,
     lost_test_reports,
     not_run_reports,
-    passed_teardown,
+    skipped_reports,
     trim_stack_dump,
+    unreproducible_id,
 )
 from pytest_isolated.parent.outcome import Action, LogLines, Outcome, RecordedWarning
 from pytest_isolated.parent.turns import Turns
+from pytest_isolated.platform import tree
 from pytest_isolated.platform.resources import Usage, format_bytes, oom_kills
 from pytest_isolated.protocol import (
     CRASH_FILE,
+    LEAKED_ATTRIBUTE,
     STDERR_FILE,
     STDOUT_FILE,
     TIMEOUT_FILE,
@@ -84,7 +87,8 @@ class Attempt:
         if tests_left:
             self.child.sweep()
         self.child.reap_group()
-        self.used = usage.less(whole_life, self.baseline) or self.used
+        if whole_life is not None:  # wait4's figure, without what preceded
+            self.used = whole_life.less(self.baseline)
 
     def not_collected(
         self, item: pytest.Item, near: list[str] | None, at: float
@@ -96,7 +100,7 @@ class Attempt:
             self.turns.skip(item)
         skip = _skip_of(self.collect_skips, item.nodeid)
         if skip is not None:
-            return Outcome(_skipped(item, skip), at)
+            return Outcome([*skipped_reports(item, skip)], at)
         headline = "was not collected"
         if near:
             headline += " in its subprocess under the same id"
@@ -123,6 +127,7 @@ class Attempt:
                 f"a report for {report.nodeid!r} while "
                 f"{self.running_item.nodeid!r} runs"
             )
+        _carry_leaks(report)
         limit = self.group.mem_limit
         why = _memory_error(report) if report.failed else None
         if limit.value is not None and why is not None:
@@ -274,6 +279,7 @@ def _lost_reports(
     if leaked is not None:
         last = next((r for r in reports if r.failed), reports[-1])
         last.sections.append(leaked)
+        setattr(last, LEAKED_ATTRIBUTE, tree.lines(child.leaked))
     return reports
 
 
@@ -310,27 +316,19 @@ def _skip_of(
     return None
 
 
-def unreproducible_id(nodeid: str, others: list[str]) -> Cause:
-    """A test whose id the subprocess did not make again: its parameters'."""
-    shown = "\n".join(f"    {other}" for other in others)
-    details = (
-        f"pytest's process collected {nodeid}, and the subprocess, which "
-        "collects the same file again, made other ids for the same function:\n"
-        f"{shown}\n"
-        "A parameter id is made from the parameter's value: a value that "
-        "differs from one process to the next (a random value, an object whose "
-        "repr holds its address, a time) or parameters taken from a set, whose "
-        "order changes with hash randomisation, give ids that cannot be found "
-        "again in a subprocess.  Give the parameters ids of their own "
-        "(@pytest.mark.parametrize(..., ids=[...]) or pytest.param(value, "
-        "id=...)), draw random values from a fixed seed, or parametrize over a "
-        "sorted list instead of a set."
-    )
-    summary = (
-        "its id is not reproducible in a subprocess: the subprocess collected "
-        "this test's function with other parameter ids"
-    )
-    return Cause("protocol", summary, details)
+def _carry_leaks(report: pytest.TestReport) -> None:
+    """The processes the child named in *report* as killed (a section of
+    text), as data for the session's summary."""
+    if hasattr(report, LEAKED_ATTRIBUTE):
+        return
+    named = [
+        line
+        for name, text in report.sections
+        if name.startswith(tree.SECTION)
+        for line in tree.lines_of(text)
+    ]
+    if named:
+        setattr(report, LEAKED_ATTRIBUTE, named)
 
 
 def _memory_error(report: pytest.TestReport) -> str | None:
@@ -360,18 +358,6 @@ def _stack_size() -> str:
     except (ImportError, OSError, ValueError):
         return "often 8 MiB"
     return "unlimited" if size < 0 else format_bytes(size)
-
-
-def _skipped(item: pytest.Item, skip: pytest.CollectReport) -> list[Action]:
-    """The reports of a test whose file skipped itself only in the child
-    (``pytest.skip(allow_module_level=True)``): skipped in setup with the
-    file's reason and place, as pytest reports a test that skips itself."""
-    call: pytest.CallInfo[None] = pytest.CallInfo.from_call(lambda: None, "setup")
-    report = pytest.TestReport.from_item_and_call(item, call)
-    longrepr: Any = skip.longrepr
-    report.outcome, report.sections = "skipped", []
-    report.longrepr = tuple(longrepr) if isinstance(longrepr, list) else longrepr
-    return [report, passed_teardown(item)]
 
 
 def _error_line(text: str) -> str | None:

@@ -7,8 +7,6 @@ line message for the short summary, and the output the test printed before it
 died as the usual "Captured stdout call" sections.  The crash wording matches
 pytest-forked's (``CRASHED with signal 11 (SIGSEGV)``, ``EXITED with status
 3``) so that existing greps keep working.
-
-Parent side; imports only ``_compat``.
 """
 
 from __future__ import annotations
@@ -17,11 +15,12 @@ import dataclasses
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
 from pytest_isolated import _compat
+from pytest_isolated.platform import native
 
 Phase = Literal["setup", "call", "teardown"]
 
@@ -119,8 +118,6 @@ def trim_stack_dump(text: str) -> str:
 
 #: Python 3.14's faulthandler follows the Python stack with the C stack.
 _C_STACK_HEADER = "Current thread's C stack trace"
-#: C frames kept above the interpreter's loop.
-MAX_C_FRAMES = 16
 
 
 def trim_c_stack(frames: Sequence[str]) -> list[str]:
@@ -135,16 +132,9 @@ def trim_c_stack(frames: Sequence[str]) -> list[str]:
     if kept and "_Py_DumpStack" in kept[0]:
         trampoline = next((i for i, f in enumerate(kept) if _is_libc(f)), None)
         kept = kept[trampoline + 1 :] if trampoline is not None else kept[1:]
-    out: list[str] = []
-    for frame in kept:
-        if "_PyEval_EvalFrame" in frame or "PyEval_EvalCode" in frame:
-            out.append("  (the interpreter's own frames omitted)")
-            return out
-        if len(out) == MAX_C_FRAMES:
-            out.append("  (more frames omitted)")
-            return out
-        out.append(frame)
-    out.extend(f for f in frames if not f.startswith("  Binary file "))
+    out, cut = native.above_eval_loop((frame, frame) for frame in kept)
+    if not cut:
+        out.extend(f for f in frames if not f.startswith("  Binary file "))
     return out
 
 
@@ -277,3 +267,40 @@ def not_run_reports(
         failed_report(item, "setup", cause, headline=headline),
         passed_teardown(item),
     ]
+
+
+def unreproducible_id(nodeid: str, others: list[str]) -> Cause:
+    """A test whose id the subprocess did not make again: its parameters'."""
+    shown = "\n".join(f"    {other}" for other in others)
+    details = (
+        f"pytest's process collected {nodeid}, and the subprocess, which "
+        "collects the same file again, made other ids for the same function:\n"
+        f"{shown}\n"
+        "A parameter id is made from the parameter's value: a value that "
+        "differs from one process to the next (a random value, an object whose "
+        "repr holds its address, a time) or parameters taken from a set, whose "
+        "order changes with hash randomisation, give ids that cannot be found "
+        "again in a subprocess.  Give the parameters ids of their own "
+        "(@pytest.mark.parametrize(..., ids=[...]) or pytest.param(value, "
+        "id=...)), draw random values from a fixed seed, or parametrize over a "
+        "sorted list instead of a set."
+    )
+    summary = (
+        "its id is not reproducible in a subprocess: the subprocess collected "
+        "this test's function with other parameter ids"
+    )
+    return Cause("protocol", summary, details)
+
+
+def skipped_reports(
+    item: pytest.Item, skip: pytest.CollectReport
+) -> list[pytest.TestReport]:
+    """The reports of a test whose file skipped itself only in the child
+    (``pytest.skip(allow_module_level=True)``): skipped in setup with the
+    file's reason and place, as pytest reports a test that skips itself."""
+    call: pytest.CallInfo[None] = pytest.CallInfo.from_call(lambda: None, "setup")
+    report = pytest.TestReport.from_item_and_call(item, call)
+    longrepr: Any = skip.longrepr
+    report.outcome, report.sections = "skipped", []
+    report.longrepr = tuple(longrepr) if isinstance(longrepr, list) else longrepr
+    return [report, passed_teardown(item)]

@@ -17,7 +17,6 @@ Imports the parent-side modules ``_compat``, ``grouping``, ``grouprun``,
 from __future__ import annotations
 
 import faulthandler
-import os
 import sys
 from collections.abc import Generator
 from typing import NoReturn
@@ -37,7 +36,7 @@ from pytest_isolated.parent.outcome import (
 )
 from pytest_isolated.parent.pool import Pool
 from pytest_isolated.parent.usage import UsageLedger
-from pytest_isolated.platform import tree
+from pytest_isolated.protocol import LEAKED_ATTRIBUTE, xdist_worker
 from pytest_isolated.settings import Settings, request_of
 
 
@@ -62,7 +61,7 @@ class IsolationScheduler:
         self.lookahead = settings.parallel > 1
         # In a pytest-xdist worker the run order is not the collection order:
         # it is the order of the tests the controller has handed the worker.
-        self.in_worker = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+        self.in_worker = xdist_worker() is not None
         self._started: set[int] = set()  # indexes of the groups ever started
         #: Each crash or timeout, in order.
         self.incidents: list[Incident] = []
@@ -107,13 +106,8 @@ class IsolationScheduler:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Remember the processes a group left running, for the summary (under
         pytest-xdist, the controller sees its workers' reports here)."""
-        for name, text in report.sections:
-            if name.startswith(tree.SECTION):
-                self.leaks.extend(
-                    (report.nodeid, line)
-                    for line in text.splitlines()
-                    if line.startswith("pid ")
-                )
+        named: list[str] = getattr(report, LEAKED_ATTRIBUTE, None) or []
+        self.leaks.extend((report.nodeid, line) for line in named)
 
     # -- running groups --------------------------------------------------------
 

@@ -53,14 +53,6 @@ def combine(usages: Iterable[Usage | None]) -> Usage | None:
     return Usage(max(u.peak_rss for u in known), sum(u.cpu for u in known))
 
 
-def less(usage: Usage | None, baseline: Usage | None) -> Usage | None:
-    """A whole-life figure (``wait4``) without what preceded the group."""
-    if usage is None or baseline is None:
-        return usage
-    peak = max(usage.peak_rss - baseline.peak_rss, 0)
-    return Usage(peak, max(usage.cpu - baseline.cpu, 0.0))
-
-
 def death_summary(
     group: Group[Any],
     returncode: int,

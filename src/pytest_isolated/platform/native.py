@@ -13,7 +13,6 @@ The subprocess allows its parent's process tree to trace it
 (``tree.allow_debugger``): under Yama's ``ptrace_scope=1`` (Ubuntu's default)
 only ancestors may, and the debugger is no ancestor of a fork.
 
-Imports nothing of the package.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 #: Debuggers, in the order they are looked for on PATH.
@@ -30,8 +30,12 @@ DEBUGGERS = ("gdb", "lldb", "eu-stack")
 #: The longest a debugger may take; the kill waits for it.
 SECONDS = 5.0
 
-#: Frames kept per thread above the interpreter's loop.
+#: C frames kept per thread above the interpreter's loop.
 MAX_FRAMES = 16
+#: The line that stands for the frames of the interpreter's loop and below.
+LOOP_OMITTED = "  (the interpreter's own frames omitted)"
+#: The line that stands for the frames past :data:`MAX_FRAMES`.
+MORE_OMITTED = "  (more frames omitted)"
 
 HINT = (
     "No native stack: install gdb (or lldb, or eu-stack) to see the C stack of "
@@ -153,28 +157,47 @@ def simplify(frame: str) -> str:
     return head.strip() + where
 
 
+def is_eval_loop(frame: str) -> bool:
+    """Whether a C frame is one of CPython's evaluation loop."""
+    return (
+        _EVAL_LOOP.search(frame) is not None
+        or "_PyEval_EvalFrame" in frame
+        or "PyEval_EvalCode" in frame
+    )
+
+
+def above_eval_loop(frames: Iterable[tuple[str, str]]) -> tuple[list[str], bool]:
+    """One thread's C frames, innermost first, each as (what was printed,
+    the line to show): the lines of those above the interpreter's loop (the
+    Python stack shows the rest), at most :data:`MAX_FRAMES`, and whether
+    any were cut."""
+    out: list[str] = []
+    for printed, shown in frames:
+        if is_eval_loop(printed):
+            out.append(LOOP_OMITTED)
+            return out, True
+        if len(out) == MAX_FRAMES:
+            out.append(MORE_OMITTED)
+            return out, True
+        out.append(shown)
+    return out, False
+
+
 def trim(output: str) -> str:
     """Every thread's frames above the interpreter's loop, one per line."""
     out: list[str] = []
-    frames = 0
-    cut = True  # nothing before the first thread header is kept
+    thread: list[tuple[str, str]] | None = None  # None: before the first header
     for line in output.splitlines():
         if _THREAD.match(line):
+            if thread is not None:
+                out.extend(above_eval_loop(thread)[0])
             out.append(line.strip().lstrip("* "))
-            frames, cut = 0, False
+            thread = []
             continue
         match = _FRAME.match(line)
-        if match is None or cut:
-            continue
-        text = match.group(2)
-        if _EVAL_LOOP.search(text):
-            out.append("  (the interpreter's own frames omitted)")
-            cut = True
-            continue
-        frames += 1
-        if frames > MAX_FRAMES:
-            out.append("  (more frames omitted)")
-            cut = True
-            continue
-        out.append(f"  #{match.group(1)} {simplify(text)}")
+        if match is not None and thread is not None:
+            text = match.group(2)
+            thread.append((text, f"  #{match.group(1)} {simplify(text)}"))
+    if thread is not None:
+        out.extend(above_eval_loop(thread)[0])
     return "\n".join(out)

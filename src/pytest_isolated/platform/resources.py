@@ -107,6 +107,14 @@ class Usage:
             return None
         return cls(int(data["peak_rss"]), float(data["cpu"]))
 
+    def less(self, baseline: Usage | None) -> Usage:
+        """This figure without what preceded the group (*baseline*: what the
+        process held and had used when its group started), never below 0."""
+        if baseline is None:
+            return self
+        peak = max(self.peak_rss - baseline.peak_rss, 0)
+        return Usage(peak, max(self.cpu - baseline.cpu, 0.0))
+
 
 def maxrss_bytes(maxrss: int) -> int:
     """``ru_maxrss`` in bytes (Linux counts KiB, macOS bytes)."""
@@ -117,9 +125,7 @@ def usage_of(rusage: object, baseline: Usage | None = None) -> Usage:
     """A ``resource.struct_rusage`` as a :class:`Usage`, less *baseline*."""
     peak = maxrss_bytes(rusage.ru_maxrss)  # type: ignore[attr-defined]
     cpu = rusage.ru_utime + rusage.ru_stime  # type: ignore[attr-defined]
-    if baseline is not None:
-        peak, cpu = peak - baseline.peak_rss, cpu - baseline.cpu
-    return Usage(max(peak, 0), max(cpu, 0.0))
+    return Usage(max(peak, 0), max(cpu, 0.0)).less(baseline)
 
 
 def resident_bytes() -> int:
@@ -141,9 +147,7 @@ def own_usage(baseline: Usage | None = None) -> Usage | None:
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = max(maxrss_bytes(own.ru_maxrss), maxrss_bytes(kids.ru_maxrss))
     cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-    if baseline is not None:
-        peak, cpu = peak - baseline.peak_rss, cpu - baseline.cpu
-    return Usage(max(peak, 0), max(cpu, 0.0))
+    return Usage(peak, cpu).less(baseline)
 
 
 def group_baseline() -> Usage | None:

@@ -149,29 +149,32 @@ def parse_stat(text: bytes) -> Proc | None:
         return None
 
 
-def _read(path: str) -> bytes | None:
+def read(path: str, size: int = -1) -> bytes | None:
+    """The bytes of *path* (at most *size*, in one read), or None if it
+    cannot be read (the ``/proc`` file of a process that is gone)."""
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        with open(path, "rb", buffering=0) as f:
+            return f.read(size)
     except OSError:
         return None
 
 
 def proc(pid: int) -> Proc | None:
-    text = _read(f"/proc/{pid}/stat")
+    """Linux: what ``/proc`` says of *pid* (None: gone, or no ``/proc``)."""
+    text = read(f"/proc/{pid}/stat")
     return None if text is None else parse_stat(text)
+
+
+def pids() -> list[int]:
+    """Every pid ``/proc`` lists (none where there is no ``/proc``)."""
+    with contextlib.suppress(OSError):
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    return []
 
 
 def process_table() -> list[Proc]:
     """Every process this one can see (empty where there is no ``/proc``)."""
-    table = []
-    with contextlib.suppress(OSError):
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                found = proc(int(name))
-                if found is not None:
-                    table.append(found)
-    return table
+    return [found for pid in pids() if (found := proc(pid)) is not None]
 
 
 def descendants(roots: Iterable[int], table: list[Proc] | None = None) -> list[Proc]:
@@ -203,10 +206,10 @@ def has_children() -> bool:
 
 def command_line(pid: int, limit: int = 300) -> str:
     """What *pid* runs, as ``ps`` would show it."""
-    raw = _read(f"/proc/{pid}/cmdline") or b""
+    raw = read(f"/proc/{pid}/cmdline") or b""
     text = raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
     if not text:
-        comm = (_read(f"/proc/{pid}/comm") or b"?").strip()
+        comm = (read(f"/proc/{pid}/comm") or b"?").strip()
         text = f"[{comm.decode('utf-8', 'replace')}]"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -249,7 +252,7 @@ def kill_tree(root: int, spare: Iterable[int] = ()) -> list[Leaked]:
 
 def cookie(pid: int) -> str | None:
     """The :data:`COOKIE` in *pid*'s initial environment, if it has one."""
-    raw = _read(f"/proc/{pid}/environ")
+    raw = read(f"/proc/{pid}/environ")
     if raw is None:
         return None
     key = COOKIE.encode() + b"="
@@ -314,10 +317,22 @@ def reap(leaked: Iterable[Leaked], timeout: float = 1.0) -> None:
 
 def describe(leaked: Iterable[Leaked], when: str) -> str:
     """The text of the :data:`SECTION`."""
+    named = lines(leaked)
+    return "\n".join(
+        [f"{len(named)} process(es) still running {when}, killed:", *named]
+    )
+
+
+def lines(leaked: Iterable[Leaked]) -> list[str]:
+    """One line per process, by pid: ``pid 123: sleep 60``."""
     items = sorted(leaked, key=lambda item: item.pid)
-    lines = [f"{len(items)} process(es) still running {when}, killed:"]
-    lines.extend(f"pid {item.pid}: {item.command}" for item in items)
-    return "\n".join(lines)
+    return [f"pid {item.pid}: {item.command}" for item in items]
+
+
+def lines_of(text: str) -> list[str]:
+    """The lines of a :data:`SECTION` text (:func:`describe`) that name a
+    process."""
+    return [line for line in text.splitlines() if line.startswith("pid ")]
 
 
 def interpreter_helpers() -> list[int]:

@@ -82,6 +82,20 @@ def test_a_deep_stack_is_capped() -> None:
     assert lines[-1] == "  (more frames omitted)"
 
 
+def test_faulthandler_and_debugger_frames_are_cut_alike() -> None:
+    printed = [
+        '  Binary file "/lib/x.so", at f+0x1 [0x1]',
+        '  Binary file "/usr/bin/python3", at _PyEval_EvalFrameDefault+0x9 [0x2]',
+        '  Binary file "/usr/bin/python3", at main+0x3 [0x3]',
+    ]
+    out, cut = native.above_eval_loop((line, line) for line in printed)
+    assert (out, cut) == ([printed[0], native.LOOP_OMITTED], True)
+    short = [("a", "A"), ("b", "B")]
+    assert native.above_eval_loop(short) == (["A", "B"], False)
+    assert native.is_eval_loop("#4 0x1 in PyEval_EvalCode (co=0x2) at ceval.c:1")
+    assert not native.is_eval_loop("#0 0x1 in __select () from /lib/libc.so.6")
+
+
 def test_every_debugger_gets_a_batch_command_for_the_pid() -> None:
     gdb = native.command("gdb", "/usr/bin/gdb", 42)
     assert gdb[0] == "/usr/bin/gdb"

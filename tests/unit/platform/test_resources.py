@@ -102,10 +102,9 @@ def test_combine_takes_the_largest_peak_and_the_sum_of_cpu() -> None:
 
 
 def test_less_leaves_out_what_preceded_the_group_and_never_goes_negative() -> None:
-    assert usage.less(Usage(100, 2.0), Usage(30, 0.5)) == Usage(70, 1.5)
-    assert usage.less(Usage(10, 0.1), Usage(30, 0.5)) == Usage(0, 0.0)
-    assert usage.less(None, Usage(1, 1.0)) is None
-    assert usage.less(Usage(1, 1.0), None) == Usage(1, 1.0)
+    assert Usage(100, 2.0).less(Usage(30, 0.5)) == Usage(70, 1.5)
+    assert Usage(10, 0.1).less(Usage(30, 0.5)) == Usage(0, 0.0)
+    assert Usage(1, 1.0).less(None) == Usage(1, 1.0)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="Windows: the job measures")

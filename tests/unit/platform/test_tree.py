@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,31 @@ def test_the_section_names_each_process_by_pid_and_command() -> None:
         "pid 3: python -c pass",
         "pid 7: sleep 60",
     ]
+
+
+def test_the_lines_naming_processes_are_read_back_from_the_section() -> None:
+    leaked = [tree.Leaked(7, 1, "sleep 60"), tree.Leaked(3, 1, "python -c pass")]
+    text = tree.describe(leaked, "when the subprocess ended")
+    assert tree.lines_of(text) == tree.lines(leaked)
+    assert tree.lines(leaked) == ["pid 3: python -c pass", "pid 7: sleep 60"]
+
+
+def test_a_file_that_cannot_be_read_reads_as_none(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    assert tree.read(str(path)) == b"0123456789"
+    assert tree.read(str(path), 4) == b"0123"
+    assert tree.read(str(tmp_path / "missing")) is None
+
+
+@linux_only
+def test_this_process_is_in_the_table_with_its_parent() -> None:
+    import os
+
+    assert os.getpid() in tree.pids()
+    me = tree.proc(os.getpid())
+    assert me is not None
+    assert me.ppid == os.getppid()
 
 
 GRANDPARENT = """
