@@ -37,8 +37,9 @@ EV_COLLECT_SKIP = "collect_skip"  # a skipped collect report (module level); rep
 EV_LOGSTART = "logstart"  # fields: nodeid
 EV_PHASE = "phase"  # a phase of the test starts; fields: nodeid, when
 EV_TERMINAL = "terminal"  # what reached the terminal; fields: runs ([raw, text])
-EV_XML_ATTRIBUTE = "xml_attribute"  # record_xml_attribute; fields: nodeid, name, value
-EV_XML_PROPERTY = "xml_property"  # record_testsuite_property; fields: name, value
+# "xml_attribute" (record_xml_attribute; fields: nodeid, name, value) and
+# "xml_property" (record_testsuite_property; fields: name, value) come from
+# child/passthrough.py, which names them itself.
 EV_REPORT = "report"  # fields: report (serialised TestReport)
 EV_WARNING = "warning"  # fields: nodeid, when, warning
 EV_LOGFINISH = "logfinish"  # fields: nodeid, log (its --log-file lines), usage

@@ -259,7 +259,6 @@ class GroupAwareScheduling:
         self.config = config
         self.log = log
         self.default = default
-        self.merged: MergedScopeScheduling | None = None
         self.chosen: Scheduling | None = None
         self._nodes: list[WorkerController] = []
         self._collections: dict[WorkerController, list[str]] = {}
@@ -343,7 +342,6 @@ class GroupAwareScheduling:
             merged.add_node(node)
         for node, ids in self._collections.items():
             merged.add_node_collection(node, ids)
-        self.merged = merged
         return merged
 
     def __repr__(self) -> str:

@@ -41,7 +41,6 @@ FAILS_ALONE = "fails-alone"
 FLAKY = "flaky"
 NOT_REPRODUCED = "not-reproduced"
 BUDGET_EXHAUSTED = "budget-exhausted"
-KINDS = (POLLUTED, FAILS_ALONE, FLAKY, NOT_REPRODUCED, BUDGET_EXHAUSTED)
 
 #: A probe: does the victim fail when run after these tests (in this order)?
 Probe = Callable[[list[T]], bool]
