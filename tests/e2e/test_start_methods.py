@@ -23,6 +23,41 @@ METHODS = [
 ]
 
 
+def test_auto_forks_forked_tests_and_gives_isolated_ones_a_fresh_interpreter(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under ``auto``, each test sees how its process started: a fork of the
+    template imported the test module before it existed, a fresh (spawned or
+    pre-started) interpreter imported it itself."""
+    fork_expected = sys.platform.startswith("linux")  # elsewhere auto never forks
+    pytester.makepyfile(
+        test_x=f"""
+        import os
+        import pytest
+
+        IMPORTED_IN = os.getpid()
+
+        def started() -> str:
+            assert os.environ["PYTEST_RUNNING_IN_SUBPROCESS"] == "1"
+            return "fresh" if IMPORTED_IN == os.getpid() else "fork"
+
+        @pytest.mark.forked
+        def test_forked():
+            assert started() == {"fork" if fork_expected else "fresh"!r}
+
+        @pytest.mark.isolated
+        def test_isolated():
+            assert started() == "fresh"
+
+        @pytest.mark.isolated(group="g")
+        def test_in_a_group():
+            assert started() == "fresh"
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA", "--isolated-start=auto")
+    result.assert_outcomes(passed=3)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_every_start_method_gives_the_same_outcomes(
     pytester: pytest.Pytester, method: str

@@ -233,3 +233,29 @@ def test_turns_let_each_test_run_when_it_comes_up(
     for message in stream[ends[1] + 1 :]:
         run.handle(message)
     assert set(run.done) == set(items)
+
+
+def test_the_test_a_crash_took_along_fails_in_its_phase(
+    items: list[pytest.Item], tmp_path: Path
+) -> None:
+    """The stream ends as the first test's call starts; the child dies."""
+    stream = valid_stream(items)
+    cut = next(
+        i
+        for i, m in enumerate(stream)
+        if isinstance(m, Event) and m.name == "phase" and m.fields["when"] == "call"
+    )
+    outcomes = run_group(items, stream[: cut + 1], tmp_path)
+    crashed = outcomes[items[0]].reports
+    assert [(r.when, r.outcome) for r in crashed] == [
+        ("setup", "passed"),
+        ("call", "failed"),
+        ("teardown", "passed"),
+    ]
+    assert "CRASHED with signal 11 (SIGSEGV)" in crashed[1].longreprtext
+    for item in items[1:]:  # their fresh child died before it collected
+        reports = outcomes[item].reports
+        assert [(r.when, r.outcome) for r in reports] == [
+            ("setup", "failed"),
+            ("teardown", "passed"),
+        ]

@@ -1,5 +1,5 @@
-"""Unit tests of crash: the words for how a process ended, the trimming of
-faulthandler dumps, and the phase a test died in."""
+"""Unit tests of lost: the words for how a process ended, the trimming of
+faulthandler dumps, the phase a test died in, and the reports that end it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import textwrap
 
 import pytest
 
-from pytest_isolated.parent.lost import crash_phase, describe_exit, trim_stack_dump
+from pytest_isolated.parent.lost import (
+    Cause,
+    Phase,
+    crash_phase,
+    describe_exit,
+    lost_test_reports,
+    not_run_reports,
+    trim_stack_dump,
+)
 
 ACCESS_VIOLATION = 0xC0000005
 SIGNED_ACCESS_VIOLATION = ACCESS_VIOLATION - 2**32  # -1073741819
@@ -290,6 +298,97 @@ def report(when: str, outcome: str) -> pytest.TestReport:
 )
 def test_crash_phase(reports: list[pytest.TestReport], phase: str) -> None:
     assert crash_phase(reports) == phase
+
+
+# -- the reports of a lost test -------------------------------------------------
+
+SEGFAULT = Cause("crash", "CRASHED with signal 11 (SIGSEGV)", "Fatal Python error")
+
+
+@pytest.fixture
+def item(pytester: pytest.Pytester) -> pytest.Item:
+    return pytester.getitem("def test_x():\n    pass\n", "test_x")
+
+
+def passed(item: pytest.Item, when: Phase) -> pytest.TestReport:
+    call: pytest.CallInfo[None] = pytest.CallInfo.from_call(lambda: None, when)
+    return pytest.TestReport.from_item_and_call(item, call)
+
+
+PHASES: list[Phase] = ["setup", "call", "teardown"]
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_crash_fails_the_phase_it_happened_in(
+    item: pytest.Item, phase: Phase
+) -> None:
+    received = [passed(item, when) for when in PHASES[: PHASES.index(phase)]]
+    reports = lost_test_reports(item, received, SEGFAULT, phase=phase)
+    failed = [r for r in reports if r.failed]
+    assert len(failed) == 1
+    assert failed[0].outcome == "failed"
+    assert failed[0].when == phase
+    assert SEGFAULT.summary in failed[0].longreprtext
+    assert reports[-1].when == "teardown"
+
+
+def test_the_phase_of_a_crash_is_inferred_from_the_reports_received(
+    item: pytest.Item,
+) -> None:
+    reports = lost_test_reports(item, [passed(item, "setup")], SEGFAULT)
+    assert [(r.when, r.outcome) for r in reports] == [
+        ("call", "failed"),
+        ("teardown", "passed"),
+    ]
+
+
+def test_a_crash_in_the_call_without_a_setup_report_gets_one(item: pytest.Item) -> None:
+    """pytest-rerunfailures reports a test's phases only at its end."""
+    reports = lost_test_reports(item, [], SEGFAULT, phase="call")
+    assert [(r.when, r.outcome) for r in reports] == [
+        ("setup", "passed"),
+        ("call", "failed"),
+        ("teardown", "passed"),
+    ]
+
+
+def test_a_timeout_fails_the_test_with_its_output(item: pytest.Item) -> None:
+    cause = Cause("timeout", "TIMED OUT after 1s")
+    reports = lost_test_reports(
+        item,
+        [passed(item, "setup")],
+        cause,
+        sections=[("stdout", "printed\n"), ("stderr", "")],
+        duration=1.5,
+        phase="call",
+    )
+    failed = reports[0]
+    assert failed.outcome == "failed"
+    assert failed.when == "call"
+    assert failed.duration == 1.5
+    assert failed.sections == [("Captured stdout call", "printed\n")]
+    assert "the test TIMED OUT after 1s" in failed.longreprtext
+
+
+def test_a_test_that_never_ran_fails_its_setup(item: pytest.Item) -> None:
+    cause = Cause("exit", "EXITED with status 4")
+    reports = not_run_reports(item, cause, "could not run: EXITED with status 4")
+    assert [(r.when, r.outcome) for r in reports] == [
+        ("setup", "failed"),
+        ("teardown", "passed"),
+    ]
+    assert "could not run: EXITED with status 4" in reports[0].longreprtext
+
+
+def test_an_xfail_test_that_crashes_is_xfailed(pytester: pytest.Pytester) -> None:
+    item = pytester.getitem(
+        "import pytest\n@pytest.mark.xfail(reason='known')\ndef test_x():\n    pass\n",
+        "test_x",
+    )
+    reports = lost_test_reports(item, [passed(item, "setup")], SEGFAULT)
+    call = reports[0]
+    assert (call.when, call.outcome) == ("call", "skipped")
+    assert call.wasxfail == f"known ({SEGFAULT.summary})"
 
 
 #: What Python 3.14's faulthandler writes for a segfault in ctypes.
