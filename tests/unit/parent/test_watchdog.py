@@ -1,0 +1,54 @@
+"""Unit tests of watchdog.Watchdog: one thread calls each action in time."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from pytest_isolated.parent.watchdog import Watchdog
+
+
+def test_actions_run_in_the_order_of_their_times() -> None:
+    watchdog = Watchdog()
+    done: list[str] = []
+    last = threading.Event()
+
+    def late() -> None:
+        done.append("late")
+        last.set()
+
+    try:
+        watchdog.after(0.5, late)
+        watchdog.after(0.0, lambda: done.append("early"))
+        assert last.wait(5.0)
+    finally:
+        watchdog.stop()
+    assert done == ["early", "late"]
+
+
+def test_a_cancelled_action_never_runs_and_a_failing_one_stops_nothing() -> None:
+    watchdog = Watchdog()
+    done: list[str] = []
+    last = threading.Event()
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    try:
+        cancel = watchdog.after(0.01, lambda: done.append("cancelled"))
+        watchdog.after(0.0, fail)
+        watchdog.after(0.03, last.set)
+        cancel()
+        assert last.wait(5.0)
+    finally:
+        watchdog.stop()
+    assert done == []
+
+
+def test_stop_drops_what_is_pending() -> None:
+    watchdog = Watchdog()
+    done: list[str] = []
+    watchdog.after(0.2, lambda: done.append("too late"))
+    watchdog.stop()
+    time.sleep(0.3)
+    assert done == []
