@@ -7,6 +7,8 @@ pytest's own.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 __all__ = [
@@ -14,6 +16,20 @@ __all__ = [
     "IsolatedDeprecationWarning",
     "SessionDataWarning",
 ]
+
+
+def record(config: pytest.Config, warning: Warning, filename: str) -> None:
+    """Put *warning*, of the session and no test, in the session's warnings
+    summary, as issued from *filename*."""
+    message = warnings.WarningMessage(warning, type(warning), filename, 0)
+    config.hook.pytest_warning_recorded.call_historic(
+        kwargs={
+            "warning_message": message,
+            "when": "runtest",
+            "nodeid": "",
+            "location": None,
+        }
+    )
 
 
 class ForkedShadowedWarning(pytest.PytestWarning):

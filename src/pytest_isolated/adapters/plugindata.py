@@ -12,10 +12,10 @@ Both sides; imports nothing of the parent side.
 from __future__ import annotations
 
 import sys
-import warnings
 
 import pytest
 
+from pytest_isolated import warning_types
 from pytest_isolated.settings import Settings
 from pytest_isolated.warning_types import SessionDataWarning
 
@@ -60,17 +60,5 @@ def register_child(config: pytest.Config) -> None:
 
 def warn(config: pytest.Config, text: str) -> None:
     """One warning of ours in the session's warnings summary."""
-    message = warnings.WarningMessage(
-        SessionDataWarning(f"pytest-isolated: {text}"),
-        SessionDataWarning,
-        __file__,
-        0,
-    )
-    config.hook.pytest_warning_recorded.call_historic(
-        kwargs={
-            "warning_message": message,
-            "when": "runtest",
-            "nodeid": "",
-            "location": None,
-        }
-    )
+    warning = SessionDataWarning(f"pytest-isolated: {text}")
+    warning_types.record(config, warning, __file__)

@@ -17,10 +17,10 @@ import os
 import queue
 import sys
 import time
-import warnings
 
 import pytest
 
+from pytest_isolated import warning_types
 from pytest_isolated.parent.events import Exited, Inbox, Message
 from pytest_isolated.parent.forks import ForkedHandle, ForkTemplate, template_limit
 from pytest_isolated.parent.grouping import Group
@@ -286,17 +286,4 @@ class OnceWarnings:
 
 def warn(config: pytest.Config, text: str) -> None:
     """Record a :class:`PytestIsolatedWarning` for the session's summary."""
-    message = warnings.WarningMessage(
-        PytestIsolatedWarning(text),
-        PytestIsolatedWarning,
-        __file__,
-        0,
-    )
-    config.hook.pytest_warning_recorded.call_historic(
-        kwargs={
-            "warning_message": message,
-            "when": "runtest",
-            "nodeid": "",
-            "location": None,
-        }
-    )
+    warning_types.record(config, PytestIsolatedWarning(text), __file__)
