@@ -730,3 +730,57 @@ def test_a_lost_test_keeps_what_every_phase_printed(
     assert out is not None
     assert "printed in setup" in (out.text or "")
     assert "printed in call" in (out.text or "")
+
+
+def test_a_limit_shorter_than_the_start_up_is_a_timeout(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """The signal that asks for the stacks shortly before the deadline may
+    reach a child that is still starting: it must not kill it, and the test
+    times out as any other."""
+    pytester.makepyfile(
+        test_u="""
+        import time
+        import pytest
+
+        @pytest.mark.isolated
+        def test_slow():
+            time.sleep(3)
+        """
+    )
+    # The first child is spawned as the group starts, under every method: the
+    # stack-dump signal would come while the interpreter starts.
+    result = pytester.runpytest_subprocess("--isolated-timeout=0.05")
+    # In its setup or its call, depending on how far the child got.
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1
+    result.stdout.fnmatch_lines(["* test_u.py::test_slow - TIMED OUT after 0.05s"])
+    result.stdout.no_fnmatch_line("*CRASHED*")
+
+
+@pytest.mark.slow
+def test_a_test_that_ends_after_its_deadline_has_timed_out(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """What the child does after the deadline does not count: a test that
+    outlives its limit fails, even when it ends while a debugger (gdb, when
+    installed) takes the native stacks before the kill."""
+    pytester.makepyfile(
+        test_over="""
+        import time
+        import pytest
+
+        @pytest.mark.isolated(timeout=2)
+        def test_overruns():
+            time.sleep(2.4)
+
+        @pytest.mark.isolated
+        def test_next():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED test_over.py::test_overruns - TIMED OUT after 2s"]
+    )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_isolated.platform.resources import Usage
-from pytest_isolated.protocol import ProtocolError, decode_event
+from pytest_isolated.protocol import EV_STARTED, ProtocolError, decode_event
 
 if TYPE_CHECKING:
     from pytest_isolated.parent.handle import ChildHandle
@@ -80,6 +80,9 @@ class EventReader:
         self.finished = finished
         #: Every event the child wrote is on the inbox (or never will be).
         self.done = threading.Event()
+        #: The child said it started: its handler of the signal that asks for
+        #: the stacks before a deadline is set (before, the signal kills it).
+        self.started = threading.Event()
         #: Under ``-s`` (POSIX): the child's stdout and stderr, read along
         #: with its events.
         self.tees: list[OutputTee] = []
@@ -194,6 +197,8 @@ class EventReader:
             problem = "torn last event" if torn else str(exc)
             self._put(Garbled(line[:200], problem))
         else:
+            if name == EV_STARTED:
+                self.started.set()
             self._put(Event(name, fields, time.time()))
 
     def _put(self, message: Message) -> None:

@@ -142,6 +142,12 @@ class GroupRun:
             return self.on_exited(message.returncode, message.usage)
         if self.now.broken is not None:
             return Step()  # the child is being killed; its exit tells the rest
+        expired = self.now.child.expired_at
+        if expired is not None and isinstance(message, Event) and message.at >= expired:
+            # Past the deadline (a debugger may take seconds to show where
+            # it hung): what the child does meanwhile does not count, and the
+            # test it runs has timed out.
+            return Step()
         if isinstance(message, Garbled):
             self.now.problems.append(f"{message.problem}: {message.line!r}")
             return Step()

@@ -117,7 +117,9 @@ class ChildHandle:
         """Make the child write every thread's stack (POSIX: SIGUSR1, which
         faulthandler handles in the child; elsewhere its own timer does)."""
         usr1 = getattr(signal, "SIGUSR1", None)
-        if usr1 is not None and self.pid is not None and self.returncode is None:
+        if usr1 is None or not self.events.started.is_set():
+            return  # not started yet: the deadline finds no test to show
+        if self.pid is not None and self.returncode is None:
             with contextlib.suppress(OSError):
                 os.kill(self.pid, usr1)
 

@@ -51,3 +51,18 @@ def test_a_torn_last_line_and_stray_output_are_garbled() -> None:
     assert isinstance(messages[2], Garbled)
     assert messages[2].problem == "torn last event"
     assert len(messages) == 3
+
+
+def test_started_tells_that_the_child_can_take_the_dump_signal() -> None:
+    """Only a child that said it started has its stack-dump handler set."""
+
+    def started_after(data: bytes) -> bool:
+        reader = EventReader(HANDLE, queue.Queue())
+        read, write = os.pipe()
+        os.write(write, data)
+        os.close(write)
+        reader.read(read)
+        return reader.started.is_set()
+
+    assert not started_after(encode_event("spare"))
+    assert started_after(encode_event("spare") + encode_event("started", pid=1))
