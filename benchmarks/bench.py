@@ -12,7 +12,9 @@ differences), divided by the number of groups (or tests) that were isolated:
   start method (``spawn``, ``prestart``, ``fork``);
 - the same tests as one group (a module marker naming one group);
 - the same tests under ``--forked``;
-- the same tests not isolated (the baseline of the above);
+- the same tests not isolated (the baseline of the above), and the same
+  tests with the plugin not loaded at all: what a run that isolates nothing
+  pays for the plugin;
 - pytest-forked 1.7.5 on the same tests, in the side environment
   ``migration/run.py`` builds (``migration/.env``, POSIX only);
 - the same single-test groups with ``--isolated-parallel=2`` against 1;
@@ -538,6 +540,8 @@ def scenarios(
                  warm=True),
         Scenario("plain", f"{tests} tests, not isolated", py, ISOLATED, suites.plain,
                  tests, warm=True),
+        Scenario("absent", f"{tests} tests, the plugin not loaded", py, (),
+                 suites.plain, tests, warm=True),
         Scenario("spawn", f"{tests} groups, spawn", py,
                  (*ISOLATED, "--isolated", spawn), suites.plain, tests),
         Scenario("prestart", f"{tests} groups, prestart", py,
@@ -714,6 +718,9 @@ def figures(
         fig: dict[str, float | None] = {
             "floor": median_of(samples, "floor", kind),
             "not_isolated_run": median_of(samples, "plain", kind),
+            "not_loaded_run": median_of(samples, "absent", kind),
+            "forked_run": median_of(samples, "forked", kind),
+            "pytest_forked_run": median_of(samples, "pf_forked", kind),
         }
         for method in ("spawn", "prestart", "fork", "parallel2", "forked"):
             fig[method] = overhead(samples, method, "plain", tests, kind)
@@ -772,6 +779,10 @@ def figures(
     for kind in ("wall", "cpu"):
         ratios[kind] = {
             "spawn_vs_floor": ratio(kind, "spawn", "floor"),
+            "loaded_vs_not_loaded": ratio(kind, "not_isolated_run", "not_loaded_run"),
+            "forked_run_vs_pytest_forked_run": ratio(
+                kind, "forked_run", "pytest_forked_run"
+            ),
             "prestart_vs_floor": ratio(kind, "prestart", "floor"),
             "fork_vs_floor": ratio(kind, "fork", "floor"),
             "forked_vs_floor": ratio(kind, "forked", "floor"),
@@ -859,6 +870,12 @@ def figures(
                f"({XDIST_GROUPS} groups waiting {XDIST_SLEEP} s)",
                "xdist_parallel_run", "xdist_serial_run",
                r["xdist_parallel_speedup_run"], 2.0, False),
+        target(f"[6] nothing isolated, plugin loaded / not loaded, run ({tests})",
+               "not_isolated_run", "not_loaded_run", r["loaded_vs_not_loaded"],
+               1.05, True),
+        target(f"[7] --forked / pytest-forked 1.7.5 --forked, run ({tests})",
+               "forked_run", "pytest_forked_run",
+               r["forked_run_vs_pytest_forked_run"], 1.2, True),
     ]  # fmt: skip
     return {
         "per_group_overhead_seconds": per,

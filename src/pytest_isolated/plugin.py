@@ -2,14 +2,15 @@
 
 The entry point: options and ini keys (:mod:`pytest_isolated.options`),
 markers, our hookspecs, and, in pytest's own process, the registration of the
-session (:class:`pytest_isolated.parent.session.IsolationScheduler`), the
-finders (``--isolated-check-state``, ``--isolated-bisect``) and the adapters
-for other plugins; everything is unregistered at unconfigure.  Inside a
-subprocess started by this plugin the child plugin is in charge, and this
-module only adds the child's adapters.
+session (:class:`pytest_isolated.parent.session.IsolationScheduler`, once
+collection shows a test to isolate), the finders (``--isolated-check-state``,
+``--isolated-bisect``) and the adapters for other plugins; everything is
+unregistered at unconfigure.  Inside a subprocess started by this plugin the
+child plugin is in charge, and this module only adds the child's adapters.
 
 Loaded by every pytest run, and in every child: it imports only what both
-need, and the parent side and the finders in ``pytest_configure``.
+need; the finders in ``pytest_configure`` when asked for, and the parent
+side only when a selected test is isolated (or under pytest-xdist).
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_isolated import forked, hookspecs, options, settings
-from pytest_isolated.protocol import CHILD_PLUGIN_NAME
+from pytest_isolated.protocol import CHILD_PLUGIN_NAME, xdist_worker
 from pytest_isolated.settings import STARTUP_PATH, STARTUP_PROCESS
 
+if TYPE_CHECKING:
+    from pytest_isolated.parent.session import IsolationScheduler
+
 SCHEDULER_NAME = "pytest-isolated"
+ON_DEMAND_NAME = "pytest-isolated-on-demand"
 STATECHECK_NAME = "pytest-isolated-statecheck"
 settings_key = pytest.StashKey[settings.Settings]()
 
@@ -73,17 +79,62 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_isolated.finding import bisector
 
         bisector.register(config, resolved)
-    if not resolved.disabled:
-        from pytest_isolated.adapters import integrations
-        from pytest_isolated.parent.session import IsolationScheduler
+    if resolved.disabled:
+        return
+    if _xdist_in_use(config):
+        # The controller collects nothing, and a worker's groups must be
+        # written before it reports its collection: both need the session now.
+        register_session(config, resolved)
+    elif settings.forks_from_the_start(config, resolved):
+        # The session is needed anyway: its fork template starts now and
+        # collects while this process does.
+        register_session(config, resolved).fork_early = True
+    else:
+        config.pluginmanager.register(SessionOnDemand(config, resolved), ON_DEMAND_NAME)
 
-        scheduler = IsolationScheduler(config, resolved)
-        config.pluginmanager.register(scheduler, SCHEDULER_NAME)
-        integrations.register_parent(config, resolved, scheduler.pytest_sessionfinish)
-        if config.pluginmanager.has_plugin("xdist"):
-            from pytest_isolated.adapters import xdist  # imports pytest-xdist
 
-            xdist.register(config, resolved, scheduler.incidents, scheduler.ledger)
+class SessionOnDemand:
+    """Registers the session once collection is done, if a selected test is
+    isolated: a run that isolates nothing never imports the parent side."""
+
+    def __init__(self, config: pytest.Config, resolved: settings.Settings) -> None:
+        self.config = config
+        self.settings = resolved
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        isolate_all = self.settings.isolate_all
+        if any(
+            settings.request_of(item, isolate_all) is not None for item in session.items
+        ):
+            scheduler = register_session(self.config, self.settings)
+            # Registered during this hook: its own implementation was not
+            # among those called.
+            scheduler.pytest_collection_finish(session)
+
+
+def register_session(
+    config: pytest.Config, resolved: settings.Settings
+) -> IsolationScheduler:
+    """Register the session (the scheduler) and the parent's adapters."""
+    from pytest_isolated.adapters import integrations
+    from pytest_isolated.parent.session import IsolationScheduler
+
+    scheduler = IsolationScheduler(config, resolved)
+    config.pluginmanager.register(scheduler, SCHEDULER_NAME)
+    integrations.register_parent(config, resolved, scheduler.pytest_sessionfinish)
+    if _xdist_in_use(config):
+        from pytest_isolated.adapters import xdist  # imports pytest-xdist
+
+        xdist.register(config, resolved, scheduler.incidents, scheduler.ledger)
+    return scheduler
+
+
+def _xdist_in_use(config: pytest.Config) -> bool:
+    """Whether this is a pytest-xdist worker or a controller that distributes."""
+    if not config.pluginmanager.has_plugin("xdist"):
+        return False
+    return xdist_worker() is not None or config.getoption("dist", "no") != "no"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -97,7 +148,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         module = sys.modules.get(f"pytest_isolated.{name}")
         if module is not None:
             module.unregister(config)
-    for name in (STATECHECK_NAME, SCHEDULER_NAME):
+    for name in (STATECHECK_NAME, SCHEDULER_NAME, ON_DEMAND_NAME):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin, name)

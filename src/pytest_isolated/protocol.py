@@ -157,6 +157,10 @@ class ChildSpec:
     capture: bool
     #: A fork template: collect, then fork one child per group on command.
     template: bool = False
+    #: A fork template started before the parent's collection ended: it
+    #: collects what the command line names (``files`` and ``nodeids`` are
+    #: empty) and reports every node id it collected.
+    whole: bool = False
     #: For a forked child: the FIFO its events go to.
     events_path: str | None = None
     #: The parent's terminal: its width and whether it shows colours.

@@ -13,6 +13,8 @@ and where it came from.
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -298,3 +300,28 @@ def _closest(
         if mark.name in wanted:
             return node, mark
     return None
+
+
+def start_method(asked: str, forked: bool) -> str:
+    """How a group's children start ("fork", "prestart" or "spawn"), for the
+    start method *asked*; *forked*: the group asked in pytest-forked's
+    spelling."""
+    if asked == "auto":
+        # pytest-forked's tests fork, where forking is the platform's way.
+        wanted = forked and sys.platform.startswith("linux")
+        asked = "fork" if wanted else "prestart"
+    if asked == "fork" and not hasattr(os, "fork"):
+        return "prestart"
+    return asked
+
+
+def forks_from_the_start(config: pytest.Config, settings: Settings) -> bool:
+    """Whether the session's tests are forked (``--forked``, or ``--isolated``
+    with ``--isolated-start=fork``), as known before the collection (a test's
+    own ``isolated`` marker may still choose its group's way)."""
+    if not settings.isolate_all or config.option.collectonly:
+        return False
+    by_forked = config.pluginmanager.has_plugin(FORKED_PLUGIN) and bool(
+        config.getoption("forked", False)
+    )
+    return start_method(settings.start, by_forked) == "fork"

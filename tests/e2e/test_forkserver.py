@@ -519,3 +519,78 @@ def test_many_forked_groups_side_by_side(pytester: pytest.Pytester) -> None:
         "--forked", "--isolated-parallel=2", timeout=RUN_TIMEOUT
     )
     result.assert_outcomes(passed=40)
+
+
+# -- the template of a session whose tests all fork --------------------------------
+
+EARLY_CONFTEST = """
+import os, time
+import pytest_isolated
+
+def pytest_configure(config):
+    if pytest_isolated.in_child(config) == "":  # the fork template
+        with open("template-configured", "w") as f:
+            f.write(str(os.getpid()))
+
+def pytest_collection_finish(session):
+    if pytest_isolated.in_child(session.config) is None:  # pytest's process
+        deadline = time.monotonic() + 30
+        while not os.path.exists("template-configured"):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        with open("seen-by-collection-end", "w") as f:
+            f.write(str(os.path.exists("template-configured")))
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [["--forked"], ["--isolated", "--isolated-start=fork"]]
+)
+def test_the_template_starts_before_the_collection_ends(
+    pytester: pytest.Pytester, args: list[str]
+) -> None:
+    """When every test forks, the template is started before the parent's
+    collection ends (its conftest's configure is seen by the parent's
+    ``pytest_collection_finish``), and it still serves the forks: the tests
+    run in forks of it, with the node ids the parent collected."""
+    pytester.makeconftest(EARLY_CONFTEST)
+    pytester.makepyfile(
+        test_x="""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_forked(n):
+            template = int(open("template-configured").read())
+            assert os.getppid() == template
+        """
+    )
+    result = pytester.runpytest_subprocess(*args, timeout=RUN_TIMEOUT)
+    result.assert_outcomes(passed=2)
+    assert (pytester.path / "seen-by-collection-end").read_text() == "True"
+    assert "PytestIsolatedWarning" not in all_output(result)
+
+
+def test_an_early_template_is_not_waited_for_when_nothing_runs(
+    pytester: pytest.Pytester,
+) -> None:
+    """Every test deselected: the template that started early is ended, the
+    session does not wait for its collection."""
+    pytester.makeconftest(
+        """
+        import time
+        import pytest_isolated
+
+        def pytest_configure(config):
+            if pytest_isolated.in_child(config) == "":
+                time.sleep(60)
+        """
+    )
+    pytester.makepyfile(test_x="def test_a():\n    pass\n")
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--forked", "-k", "nothing", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(deselected=1)
+    assert time.monotonic() - started < 9  # the end waits 10 s for what runs

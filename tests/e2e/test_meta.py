@@ -73,3 +73,35 @@ def test_a_child_loads_nothing_of_the_parent_side(
     parent = json.loads((pytester.path / "parent.json").read_text())
     assert "pytest_isolated.parent.session" in parent
     assert "pytest_isolated.finding.statecheck" in parent
+
+
+def test_a_run_that_isolates_nothing_loads_nothing_of_the_parent_side(
+    pytester: pytest.Pytester,
+) -> None:
+    """The parent side is imported once collection shows a selected test to
+    isolate: not when the only isolated test is deselected."""
+    pytester.makepyfile(
+        test_where="""
+        import json, sys
+        import pytest
+
+        def test_plain():
+            loaded = sorted(m for m in sys.modules if m.startswith("pytest_isolated."))
+            with open("parent.json", "w") as f:
+                json.dump(loaded, f)
+
+        @pytest.mark.isolated
+        def test_isolated():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-k", "plain")
+    result.assert_outcomes(passed=1, deselected=1)
+    parent = json.loads((pytester.path / "parent.json").read_text())
+    assert "pytest_isolated.plugin" in parent
+    assert [m for m in parent if m.split(".")[1] in ("parent", "adapters")] == []
+
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=2)
+    parent = json.loads((pytester.path / "parent.json").read_text())
+    assert "pytest_isolated.parent.session" in parent

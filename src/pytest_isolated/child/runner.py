@@ -163,8 +163,9 @@ class ChildPlugin:
         # Collect only the group's files (pytest_ignore_collect), from the
         # parent's arguments that lead to them: a node id outside the rootdir
         # is relative to the argument it was found under.
-        towards = _arguments_towards(session.config, self.wanted_paths)
-        session.config.args = towards or list(self.spec.files)
+        if not self.spec.whole:
+            towards = _arguments_towards(session.config, self.wanted_paths)
+            session.config.args = towards or list(self.spec.files)
         if self.spec.cwd != self.spec.invocation_dir:
             os.chdir(self.spec.cwd)
 
@@ -177,7 +178,7 @@ class ChildPlugin:
         Given a file, pytest still lists its directory and makes a node for
         every file there: a group would cost more in a larger suite.
         """
-        if collection_path in self.wanted_paths:
+        if self.spec.whole or collection_path in self.wanted_paths:
             return None
         return True
 
@@ -209,7 +210,10 @@ class ChildPlugin:
         if self.spec.template:
             assert self.commands is not None
             missing = [n for n in self.spec.nodeids if n not in self.collected]
-            self.channel.send(EV_COLLECTED, missing=missing)
+            if self.spec.whole:  # the parent did not know what to ask for
+                self.channel.send(EV_COLLECTED, missing=[], collected=[*self.collected])
+            else:
+                self.channel.send(EV_COLLECTED, missing=missing)
             server = ForkServer(self, self.commands, self.spec.workdir)
             if not server.serve():
                 return True  # the template is done

@@ -227,8 +227,11 @@ class ForkTemplate:
         if isinstance(message, Event):
             fields = message.fields
             if message.name == EV_COLLECTED:
-                missing = set(fields["missing"])
-                self.collected = {n for n in self._nodeids if n not in missing}
+                if "collected" in fields:  # started before the collection ended
+                    self.collected = set(fields["collected"])
+                else:
+                    missing = set(fields["missing"])
+                    self.collected = {n for n in self._nodeids if n not in missing}
                 self.ready = True
                 self.child.disarm()  # collected in time: it may live on
             elif message.name == EV_SPARE:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import queue
 import sys
 import time
@@ -35,7 +34,7 @@ from pytest_isolated.parent.specs import (
 )
 from pytest_isolated.parent.watchdog import Watchdog
 from pytest_isolated.protocol import ChildSpec
-from pytest_isolated.settings import Settings
+from pytest_isolated.settings import Settings, start_method
 
 
 class PytestIsolatedWarning(pytest.PytestWarning):
@@ -82,8 +81,29 @@ class Pool:
         #: the template: handed out first, in their order.
         self._held: collections.deque[tuple[ChildHandle, Message]] = collections.deque()
 
+    def start_template_early(self) -> None:
+        """Start the fork template before the collection: every test will be
+        forked, and the template collects what the command line names while
+        this process collects the same.  Its collection's deadline is the
+        session's time limit (a marker's is not known yet)."""
+        limit = template_limit([self.settings.timeout.value])
+        child = self._spawn()
+        self.specs.collection_starts()
+        spec = self.specs.make(
+            child,
+            [],
+            basetemp="isolated-template",
+            timeout=limit,
+            template=True,
+            whole=True,
+        )
+        self.template = ForkTemplate(child, spec)
+
     def start_template(self, groups: list[Group[pytest.Item]]) -> None:
-        """Start the fork template now: it collects while the session runs."""
+        """Start the fork template now: it collects while the session runs
+        (unless it started before the collection)."""
+        if self.template is not None:
+            return
         asked = self.settings.start
         forked = [g for g in groups if start_method(asked, g.forked) == "fork"]
         if not forked or self.config.option.collectonly:
@@ -221,6 +241,8 @@ class Pool:
         while time.monotonic() < deadline:
             template = self.template
             if template is not None and not self.reaper.forks_left():
+                if not template.ready:  # started early, no test to fork
+                    template.child.kill()
                 template.close()
                 self.reaper.put_away(template.child)
                 self.template = None
@@ -241,19 +263,6 @@ class Pool:
         self.specs.cleanup()
         self.watchdog.stop()
         self.reaper.stop_adopting()
-
-
-def start_method(asked: str, forked: bool) -> str:
-    """How a group's children start ("fork", "prestart" or "spawn"), for the
-    start method *asked*; *forked*: the group asked in pytest-forked's
-    spelling."""
-    if asked == "auto":
-        # pytest-forked's tests fork, where forking is the platform's way.
-        wanted = forked and sys.platform.startswith("linux")
-        asked = "fork" if wanted else "prestart"
-    if asked == "fork" and not hasattr(os, "fork"):
-        return "prestart"
-    return asked
 
 
 def _wait(inbox: Inbox) -> tuple[ChildHandle, Message]:

@@ -72,6 +72,15 @@ class IsolationScheduler:
         self.ledger = UsageLedger(config, memory_aware=settings.parallel_auto)
         #: Where a test raised the KeyboardInterrupt that ends the session.
         self.interrupted_at: tuple[str, int, str] | None = None
+        #: Whether the fork template starts before the collection (every
+        #: test is forked, and this is no pytest-xdist run).
+        self.fork_early = False
+
+    # trylast: after other plugins' start-up, which the template does again.
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.fork_early:
+            self.pool.start_template_early()
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:

@@ -54,6 +54,12 @@ class Specs:
         self.path0 = next((p for p in self.startup_path if p not in added), "")
         self._own_basetemp: Path | None = None
 
+    def collection_starts(self) -> None:
+        """Note the environment the start-up left, for a child started
+        before the collection is done (the fork template under ``--forked``):
+        its start-up does the same again."""
+        self.collected_env = dict(os.environ)
+
     def collection_done(self) -> None:
         """Note the environment the start-up and the collection left: what
         changes after this, a child's start-up does not do again."""
@@ -67,6 +73,7 @@ class Specs:
         basetemp: str,
         timeout: float | None,
         template: bool = False,
+        whole: bool = False,
         group: str = "",
         mem_limit: float | None = None,
         cpu_limit: float | None = None,
@@ -112,6 +119,7 @@ class Specs:
             capture=child.capture,
             tee=bool(child.tees),
             template=template,
+            whole=whole,
             group=group,
             wait_for_turn=wait_for_turn,
             events_path=str(child.events_path)

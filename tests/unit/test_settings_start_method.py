@@ -1,4 +1,4 @@
-"""Unit tests of pool.start_method: how each group's children start."""
+"""Unit tests of settings.start_method: how each group's children start."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pytest_isolated.parent.pool import start_method
+from pytest_isolated.settings import start_method
 
 
 @pytest.fixture
