@@ -57,9 +57,13 @@ def pytest_isolated_child_sessionfinish(
 
 
 def pytest_isolated_child_output(
-    config: pytest.Config, group: str, output: dict[str, Any] | None
+    config: pytest.Config,
+    group: str,
+    items: list[pytest.Item],
+    output: dict[str, Any] | None,
 ) -> None:
-    """A child of *group* ended; *output* is what it handed over.
+    """A child of *group* ended; *output* is what it handed over; *items* are
+    the tests it was given (a plugin can tell whether any used its fixture).
 
     Called in pytest's own process once per child that ran tests, before this
     session's ``pytest_sessionfinish``: *output* is the child's

@@ -475,3 +475,28 @@ def test_syrupy_deletes_nothing_of_a_group_stopped_by_x(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*syrupy: the subprocess of group 'g' ended before*"])
     assert ambr.read_text() == before
+
+
+def test_a_crash_that_used_no_plugin_s_fixture_says_nothing_of_it(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """With syrupy and pytest-benchmark loaded, a crashed test that used
+    neither brings no warning of theirs: the output reads as without them."""
+    pytester.makepyfile(
+        test_crash="""
+        import os
+        import pytest
+
+        @pytest.mark.isolated
+        def test_crashes():
+            os._exit(3)
+
+        def test_plain():
+            pass
+        """
+    )
+    args = ["-p", "syrupy", "-p", "pytest_benchmark.plugin"]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.no_fnmatch_line("*SessionDataWarning*")
+    result.stdout.no_fnmatch_line("*Unused snapshot detection is disabled*")

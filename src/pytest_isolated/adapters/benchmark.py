@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated.adapters.plugindata import warn
+from pytest_isolated.adapters.plugindata import used_by, warn
 
 KEY = "pytest-benchmark"
 
@@ -55,10 +55,11 @@ class ParentBenchmarks:
         self.lost: list[str] = []
 
     def pytest_isolated_child_output(
-        self, group: str, output: dict[str, Any] | None
+        self, group: str, items: list[pytest.Item], output: dict[str, Any] | None
     ) -> None:
         if output is None:
-            self.lost.append(group)
+            if used_by(items, "benchmark", "benchmark_weave"):
+                self.lost.append(group)
             return
         self.carried.extend(output.get(KEY, []))
 

@@ -12,6 +12,7 @@ Both sides; imports nothing of the parent side.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import pytest
 
@@ -62,3 +63,12 @@ def warn(config: pytest.Config, text: str) -> None:
     """One warning of ours in the session's warnings summary."""
     warning = SessionDataWarning(f"pytest-isolated: {text}")
     warning_types.record(config, warning, __file__)
+
+
+def used_by(items: Sequence[pytest.Item], *fixtures: str) -> bool:
+    """Whether a test among *items* asks for one of *fixtures*: a child that
+    handed over nothing lost a plugin's data only if one of its tests used
+    it (a crash elsewhere is none of that plugin's business)."""
+    return any(
+        name in getattr(item, "fixturenames", ()) for item in items for name in fixtures
+    )

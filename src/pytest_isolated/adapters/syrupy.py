@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.adapters.plugindata import warn
+from pytest_isolated.adapters.plugindata import used_by, warn
 
 KEY = "syrupy"
 
@@ -44,10 +44,11 @@ class ParentSnapshots:
         self.unmerged = False
 
     def pytest_isolated_child_output(
-        self, group: str, output: dict[str, Any] | None
+        self, group: str, items: list[pytest.Item], output: dict[str, Any] | None
     ) -> None:
         if output is None:
-            self.lost.append(group)
+            if used_by(items, "snapshot"):
+                self.lost.append(group)
             return
         data = output.get(KEY)
         if not data:

@@ -31,8 +31,9 @@ class Handover:
         self.config = config
         self.enabled = enabled
         self.warn = warn
-        #: The group each child ran, for the output it hands over at its end.
-        self.group_names: dict[ChildHandle, str] = {}
+        #: The group each child ran (its name, the tests it was given), for
+        #: the output it hands over at its end.
+        self.groups: dict[ChildHandle, tuple[str, list[pytest.Item]]] = {}
         #: The children whose output (or its loss) plugins were told of.
         self._accounted: set[ChildHandle] = set()
 
@@ -57,7 +58,7 @@ class Handover:
         """The session is over: a child killed as it ended early (-x,
         Ctrl-C), or stuck at its exit, handed over nothing."""
         if self.enabled:
-            for child in self.group_names:
+            for child in self.groups:
                 self._hand(child, None)
 
     def _hand(self, child: ChildHandle, output: dict[str, Any] | None) -> None:
@@ -65,10 +66,10 @@ class Handover:
         if child in self._accounted:
             return
         self._accounted.add(child)
-        group = self.group_names.get(child, "")
+        group, items = self.groups.get(child, ("", []))
         try:
             self.config.hook.pytest_isolated_child_output(
-                config=self.config, group=group, output=output
+                config=self.config, group=group, items=items, output=output
             )
         except Exception as exc:  # noqa: BLE001 - one plugin's error ends no session
             self.warn(

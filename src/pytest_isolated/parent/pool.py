@@ -137,7 +137,7 @@ class Pool:
             child = self._take_prestarted() or self._spawn()
         if prestart_next and method == "prestart" and self.prestarted is None:
             self.prestarted = self._spawn()
-        self.handover.group_names[child] = group.name
+        self.handover.groups[child] = (group.name, list(pending))
         spec = self.specs.make(
             child,
             pending,
