@@ -387,11 +387,15 @@ class RunFailed(Exception):
 
 def bench_environment(tmp: Path) -> dict[str, str]:
     """This environment without pytest's variables, no plugin autoloading, and
-    a private temp directory (the children's work directories go there)."""
+    a private temp directory (the children's work directories go there).
+    Bytecode caches are written and used, as in a user's runs: under
+    ``PYTHONDONTWRITEBYTECODE`` every run would compile the sources of
+    whatever is not installed with its caches (an editable install)."""
+    dropped = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("PYTEST_") and key not in ("PYTHONPATH", "VIRTUAL_ENV")
+        if not key.startswith("PYTEST_") and key not in dropped
     }
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["TMPDIR"] = str(tmp)
