@@ -1,13 +1,15 @@
-"""Every use of a private API (pytest's, CPython's, other plugins') lives here.
+"""Every use of a private API of pytest's or CPython's lives here.
 
 Public API is used everywhere else.  Each function says why no public one
 serves; each is small and has been stable across pytest 8.0 - 9.2.  Imported
 on both sides of the process boundary: it imports no other module of ours.
+Another plugin's private API is used only by that plugin's adapter, the one
+module that talks to it (``adapters/<plugin>.py``), with the same kind of
+comment.
 """
 
 from __future__ import annotations
 
-import collections.abc
 import contextlib
 import os
 import subprocess
@@ -164,54 +166,6 @@ def current_frames() -> dict[int, types.FrameType]:
     return sys._current_frames()
 
 
-def set_timeout_cancel(item: pytest.Item, cancel: Any) -> None:
-    """pytest-timeout cancels a timer that a ``pytest_timeout_set_timer``
-    implementation armed by calling ``item.cancel_timeout``, its private
-    attribute."""
-    item.cancel_timeout = cancel  # type: ignore[attr-defined]
-
-
-def rerun_filters_allow(
-    item: pytest.Item, report: pytest.TestReport, exc: BaseException
-) -> bool:
-    """Whether pytest-rerunfailures' ``--only-rerun``, ``--rerun-except`` and
-    ``condition=`` let *item* run again after *exc*.  Its functions for this
-    are private; without them (another version), a rerun is allowed."""
-    import pytest_rerunfailures as rerun  # type: ignore[import-untyped]
-
-    try:
-        raise exc  # an exception with a traceback, as the filters expect
-    except BaseException as raised:  # noqa: BLE001
-        excinfo = pytest.ExceptionInfo.from_exception(raised)
-    hard_fail = getattr(rerun, "_should_hard_fail_on_error", None)
-    if hard_fail is not None and hard_fail(item, report, excinfo):
-        return False
-    condition = getattr(rerun, "get_reruns_condition", None)
-    return condition is None or bool(condition(item))
-
-
-def stop_rerunfailures_server(config: pytest.Config) -> None:
-    """In a child: end the status server pytest-rerunfailures starts for
-    pytest-xdist workers (a child has none).  Its thread would keep a fork
-    template from forking; the server and its thread are not public."""
-    import socket
-    import threading
-
-    db = getattr(config, "failures_db", None)
-    sock = getattr(db, "sock", None)
-    if not isinstance(sock, socket.socket) or not hasattr(db, "run_server"):
-        return
-    import pytest_rerunfailures as rerun
-
-    config.failures_db = rerun.StatusDB()  # type: ignore[attr-defined]
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
-    for thread in threading.enumerate():
-        if thread.name.endswith("(run_server)"):
-            thread.join(timeout=5.0)
-
-
 def log_file_handler(config: pytest.Config) -> Any:
     """The ``--log-file`` handler of pytest's logging plugin, or None: a
     child's log-file lines are written through the parent's (private)."""
@@ -339,53 +293,6 @@ def junit_key() -> Any:
     return xml_key
 
 
-def split_scope(scheduling: Any, nodeid: str) -> str:
-    """The work unit pytest-xdist's scope scheduling puts *nodeid* in (module,
-    class, file or xdist_group); xdist's only way is this private method."""
-    unit: str = scheduling._split_scope(nodeid)
-    return unit
-
-
-def xdist_queued_items(config: pytest.Config) -> list[pytest.Item] | None:
-    """In a pytest-xdist worker: the tests it was handed and has yet to run,
-    the next one first; None if that cannot be known.
-
-    ``--isolated-parallel`` starts later groups ahead, in the order their
-    tests will run, and a worker runs what the controller sends it, in the
-    order it arrives: xdist's ``WorkerInteractor`` (registered as a plugin)
-    keeps the index of the next test in ``nextitem_index`` and the rest in
-    ``torun``, a queue whose deque ``_items`` is read under its ``lock()``.
-    None of it is public; any other shape (another version) gives None, and
-    the worker runs one group at a time.
-    """
-    interactor = next(
-        (
-            plugin
-            for plugin in config.pluginmanager.get_plugins()
-            if type(plugin).__name__ == "WorkerInteractor"
-        ),
-        None,
-    )
-    session = getattr(interactor, "session", None)
-    items = getattr(session, "items", None)
-    torun = getattr(interactor, "torun", None)
-    lock = getattr(torun, "lock", None)
-    if not isinstance(items, list) or not callable(lock):
-        return None
-    try:
-        with lock() as queued:
-            if not isinstance(queued, collections.abc.Iterable):
-                return None
-            indices = [getattr(interactor, "nextitem_index", None), *queued]
-    except Exception:  # noqa: BLE001 - an unknown shape: no look-ahead
-        return None
-    return [
-        items[i]
-        for i in indices
-        if type(i) is int and 0 <= i < len(items)  # not the SHUTDOWN marker
-    ]
-
-
 def xfail_reason(item: pytest.Item) -> tuple[str, bool] | None:
     """(reason, has raises=) of an xfail mark that applies to *item*, or None.
 
@@ -464,78 +371,3 @@ def silence_hookimpl(impl: Any) -> None:
             return None
 
     impl.function = stub
-
-
-def syrupy_child_report(config: pytest.Config) -> dict[str, Any] | None:
-    """Finish a child's syrupy session as a pytest-xdist worker's: write its
-    snapshots, delete nothing, and return the report a worker publishes.
-
-    syrupy decides by ``PYTEST_XDIST_WORKER`` and publishes on
-    ``config.workeroutput``: both are set while its ``finish()`` runs, the
-    only way to have it act as the worker that a child is.
-    """
-    snapshots: Any = getattr(config, "_syrupy", None)
-    if snapshots is None:
-        return None
-    if not hasattr(snapshots, "_publish_worker_report"):  # syrupy < 7: no report
-        flush = getattr(snapshots, "flush_snapshot_write_queue", None)
-        if flush is not None:
-            flush()
-        return {"unmerged": True}
-    from syrupy.utils import decompress_json
-
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    os.environ["PYTEST_XDIST_WORKER"] = worker or "pytest-isolated"
-    had_output = hasattr(config, "workeroutput")
-    saved = getattr(config, "workeroutput", None)
-    output: dict[str, Any] = {}
-    config.workeroutput = output  # type: ignore[attr-defined]
-    try:
-        snapshots.finish()
-    finally:
-        if worker is None:
-            del os.environ["PYTEST_XDIST_WORKER"]
-        if had_output:
-            config.workeroutput = saved  # type: ignore[attr-defined]
-        else:
-            del config.workeroutput  # type: ignore[attr-defined]
-    report = output.get("syrupy_report")
-    if report is None:
-        return {"sidecars": output.get("syrupy_write_sidecars", [])}
-    for key in ("collections", "collected"):  # zlib bytes JSON cannot carry
-        if isinstance(report.get(key), bytes):
-            report[key] = decompress_json(report[key])
-    return {"report": report, "sidecars": output.get("syrupy_write_sidecars", [])}
-
-
-def syrupy_selected(config: pytest.Config) -> dict[str, Any]:
-    """What became of each test syrupy saw selected in this process (its
-    merge of workers' reports takes the tests' states from the reports)."""
-    snapshots: Any = getattr(config, "_syrupy", None)
-    selected = getattr(snapshots, "_selected_items", {})
-    return {nodeid: status.value for nodeid, status in selected.items()}
-
-
-def syrupy_republish(config: pytest.Config) -> None:
-    """In a pytest-xdist worker: fold the children's reports into the one
-    syrupy published for the controller (a worker does not merge)."""
-    snapshots: Any = getattr(config, "_syrupy", None)
-    if snapshots is None or snapshots.report is None:
-        return
-    snapshots._merge_worker_reports()
-    snapshots._publish_worker_report()
-
-
-def allure_drop_result(item: pytest.Item) -> None:
-    """Drop the result allure-pytest started in this process for *item*,
-    which ran in a child (whose allure-pytest wrote the real one).
-
-    allure-pytest keeps its results under ``id(item.nodeid)`` in a private
-    cache and offers no way to leave a test out.
-    """
-    listener: Any = item.config.pluginmanager.get_plugin("allure_listener")
-    if listener is None:
-        return
-    uuid = listener._cache.pop(item.nodeid)
-    if uuid:
-        listener.allure_logger.drop_test(uuid)

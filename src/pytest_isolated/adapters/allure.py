@@ -13,10 +13,10 @@ Parent side; allure-pytest's private parts are used through ``_compat``.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
-from pytest_isolated import _compat
 from pytest_isolated.settings import Settings, request_of
 
 
@@ -39,5 +39,23 @@ class ParentAllure:
         item = self.running
         if item is not None and item.nodeid == nodeid:
             # The child wrote this test's result.
-            _compat.allure_drop_result(item)
+            allure_drop_result(item)
         return (yield)
+
+
+# -- the plugin's private API, used here only -------------------------------------
+
+
+def allure_drop_result(item: pytest.Item) -> None:
+    """Drop the result allure-pytest started in this process for *item*,
+    which ran in a child (whose allure-pytest wrote the real one).
+
+    allure-pytest keeps its results under ``id(item.nodeid)`` in a private
+    cache and offers no way to leave a test out.
+    """
+    listener: Any = item.config.pluginmanager.get_plugin("allure_listener")
+    if listener is None:
+        return
+    uuid = listener._cache.pop(item.nodeid)
+    if uuid:
+        listener.allure_logger.drop_test(uuid)

@@ -1,5 +1,6 @@
-"""Adapters for plugins that keep session data, each registered only when
-that plugin is loaded: syrupy, pytest-benchmark, allure-pytest.
+"""What the adapters of plugins that keep session data share (syrupy,
+pytest-benchmark, allure-pytest; each registered by
+:mod:`~pytest_isolated.adapters.integrations` only when that plugin is loaded).
 
 Each has a child half (it puts in the child's output what the plugin's tests
 produced there, in ``pytest_isolated_child_sessionfinish``) and a parent half
@@ -11,52 +12,12 @@ Both sides; imports nothing of the parent side.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 import pytest
 
 from pytest_isolated import warning_types
-from pytest_isolated.settings import Settings
 from pytest_isolated.warning_types import SessionDataWarning
-
-#: Under the prefix of ``integrations``, whose ``unregister`` removes them.
-PREFIX = "pytest-isolated-adapter-data-"
-
-
-def loaded(config: pytest.Config, module: str) -> bool:
-    """Whether the plugin module *module* is registered (by entry point or
-    ``-p``, under whatever name)."""
-    plugin = sys.modules.get(module)
-    return plugin is not None and config.pluginmanager.is_registered(plugin)
-
-
-def register_parent(config: pytest.Config, settings: Settings) -> None:
-    if loaded(config, "syrupy"):
-        from pytest_isolated.adapters import syrupy
-
-        config.pluginmanager.register(syrupy.ParentSnapshots(), PREFIX + "syrupy")
-    if loaded(config, "pytest_benchmark.plugin"):
-        from pytest_isolated.adapters import benchmark
-
-        config.pluginmanager.register(
-            benchmark.ParentBenchmarks(), PREFIX + "benchmark"
-        )
-    if loaded(config, "allure_pytest.plugin"):
-        from pytest_isolated.adapters import allure
-
-        config.pluginmanager.register(allure.ParentAllure(settings), PREFIX + "allure")
-
-
-def register_child(config: pytest.Config) -> None:
-    if loaded(config, "syrupy"):
-        from pytest_isolated.adapters import syrupy
-
-        config.pluginmanager.register(syrupy.ChildSnapshots(), PREFIX + "syrupy")
-    if loaded(config, "pytest_benchmark.plugin"):
-        from pytest_isolated.adapters import benchmark
-
-        config.pluginmanager.register(benchmark.ChildBenchmarks(), PREFIX + "benchmark")
 
 
 def warn(config: pytest.Config, text: str) -> None:

@@ -10,11 +10,10 @@ text is the cause (``CRASHED with signal 11 (SIGSEGV)``).  In a child
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import pytest
-
-from pytest_isolated import _compat
 
 if TYPE_CHECKING:
     from pytest_isolated.parent.lost import Cause
@@ -26,7 +25,7 @@ class ChildReruns:
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: pytest.Config) -> None:
-        _compat.stop_rerunfailures_server(config)
+        stop_rerunfailures_server(config)
 
 
 class CrashReruns:
@@ -43,4 +42,48 @@ class CrashReruns:
         from pytest_isolated.parent.lost import SubprocessDied  # parent only
 
         exc = SubprocessDied(cause.summary)
-        return True if _compat.rerun_filters_allow(item, report, exc) else None
+        return True if rerun_filters_allow(item, report, exc) else None
+
+
+# -- the plugin's private API, used here only -------------------------------------
+
+
+def rerun_filters_allow(
+    item: pytest.Item, report: pytest.TestReport, exc: BaseException
+) -> bool:
+    """Whether pytest-rerunfailures' ``--only-rerun``, ``--rerun-except`` and
+    ``condition=`` let *item* run again after *exc*.  Its functions for this
+    are private; without them (another version), a rerun is allowed."""
+    import pytest_rerunfailures as rerun
+
+    try:
+        raise exc  # an exception with a traceback, as the filters expect
+    except BaseException as raised:  # noqa: BLE001
+        excinfo = pytest.ExceptionInfo.from_exception(raised)
+    hard_fail = getattr(rerun, "_should_hard_fail_on_error", None)
+    if hard_fail is not None and hard_fail(item, report, excinfo):
+        return False
+    condition = getattr(rerun, "get_reruns_condition", None)
+    return condition is None or bool(condition(item))
+
+
+def stop_rerunfailures_server(config: pytest.Config) -> None:
+    """In a child: end the status server pytest-rerunfailures starts for
+    pytest-xdist workers (a child has none).  Its thread would keep a fork
+    template from forking; the server and its thread are not public."""
+    import socket
+    import threading
+
+    db = getattr(config, "failures_db", None)
+    sock = getattr(db, "sock", None)
+    if not isinstance(sock, socket.socket) or not hasattr(db, "run_server"):
+        return
+    import pytest_rerunfailures as rerun
+
+    config.failures_db = rerun.StatusDB()  # type: ignore[attr-defined]
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    for thread in threading.enumerate():
+        if thread.name.endswith("(run_server)"):
+            thread.join(timeout=5.0)

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated import _compat
 from pytest_isolated.adapters.plugindata import used_by, warn
 
 KEY = "syrupy"
@@ -30,7 +29,7 @@ class ChildSnapshots:
     def pytest_isolated_child_sessionfinish(
         self, session: pytest.Session, output: dict[str, Any]
     ) -> None:
-        data = _compat.syrupy_child_report(session.config)
+        data = syrupy_child_report(session.config)
         if data is not None:
             output[KEY] = data
 
@@ -84,7 +83,7 @@ class ParentSnapshots:
                 config.option.disable_unused_snapshots = True
                 self.reports.clear()
             # The states of the tests are this process's: it saw every report.
-            selected = _compat.syrupy_selected(config)
+            selected = syrupy_selected(config)
             for report in self.reports:
                 report["selected"] = selected
                 snapshots.add_worker_report(report)
@@ -99,10 +98,73 @@ class ParentSnapshots:
         if hasattr(config, "workeroutput"):
             if self.reports and getattr(config, "_syrupy", None) is not None:
                 # A worker publishes its own report only: the children's too.
-                _compat.syrupy_republish(config)
+                syrupy_republish(config)
         elif not os.environ.get("PYTEST_XDIST_WORKER"):
             from syrupy.utils import cleanup_snapshot_write_sidecars
 
             # The lock files the children left, as a controller removes its
             # workers'.
             cleanup_snapshot_write_sidecars(*self.sidecars)
+
+
+# -- the plugin's private API, used here only -------------------------------------
+
+
+def syrupy_child_report(config: pytest.Config) -> dict[str, Any] | None:
+    """Finish a child's syrupy session as a pytest-xdist worker's: write its
+    snapshots, delete nothing, and return the report a worker publishes.
+
+    syrupy decides by ``PYTEST_XDIST_WORKER`` and publishes on
+    ``config.workeroutput``: both are set while its ``finish()`` runs, the
+    only way to have it act as the worker that a child is.
+    """
+    snapshots: Any = getattr(config, "_syrupy", None)
+    if snapshots is None:
+        return None
+    if not hasattr(snapshots, "_publish_worker_report"):  # syrupy < 7: no report
+        flush = getattr(snapshots, "flush_snapshot_write_queue", None)
+        if flush is not None:
+            flush()
+        return {"unmerged": True}
+    from syrupy.utils import decompress_json
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    os.environ["PYTEST_XDIST_WORKER"] = worker or "pytest-isolated"
+    had_output = hasattr(config, "workeroutput")
+    saved = getattr(config, "workeroutput", None)
+    output: dict[str, Any] = {}
+    config.workeroutput = output  # type: ignore[attr-defined]
+    try:
+        snapshots.finish()
+    finally:
+        if worker is None:
+            del os.environ["PYTEST_XDIST_WORKER"]
+        if had_output:
+            config.workeroutput = saved  # type: ignore[attr-defined]
+        else:
+            del config.workeroutput  # type: ignore[attr-defined]
+    report = output.get("syrupy_report")
+    if report is None:
+        return {"sidecars": output.get("syrupy_write_sidecars", [])}
+    for key in ("collections", "collected"):  # zlib bytes JSON cannot carry
+        if isinstance(report.get(key), bytes):
+            report[key] = decompress_json(report[key])
+    return {"report": report, "sidecars": output.get("syrupy_write_sidecars", [])}
+
+
+def syrupy_selected(config: pytest.Config) -> dict[str, Any]:
+    """What became of each test syrupy saw selected in this process (its
+    merge of workers' reports takes the tests' states from the reports)."""
+    snapshots: Any = getattr(config, "_syrupy", None)
+    selected = getattr(snapshots, "_selected_items", {})
+    return {nodeid: status.value for nodeid, status in selected.items()}
+
+
+def syrupy_republish(config: pytest.Config) -> None:
+    """In a pytest-xdist worker: fold the children's reports into the one
+    syrupy published for the controller (a worker does not merge)."""
+    snapshots: Any = getattr(config, "_syrupy", None)
+    if snapshots is None or snapshots.report is None:
+        return
+    snapshots._merge_worker_reports()
+    snapshots._publish_worker_report()

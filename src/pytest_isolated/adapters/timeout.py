@@ -57,7 +57,7 @@ class ChildTimeout:
             timer.cancel()
             timer.join()
 
-        _compat.set_timeout_cancel(item, cancel)
+        set_timeout_cancel(item, cancel)
         timer.start()
         return True
 
@@ -88,3 +88,13 @@ def _timeout_thread(item: pytest.Item, settings: Any) -> None:
             out.flush()
     finally:
         os._exit(1)
+
+
+# -- the plugin's private API, used here only -------------------------------------
+
+
+def set_timeout_cancel(item: pytest.Item, cancel: Any) -> None:
+    """pytest-timeout cancels a timer that a ``pytest_timeout_set_timer``
+    implementation armed by calling ``item.cancel_timeout``, its private
+    attribute."""
+    item.cancel_timeout = cancel  # type: ignore[attr-defined]

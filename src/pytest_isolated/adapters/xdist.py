@@ -24,6 +24,7 @@ Imports ``_compat``, ``crash``, ``grouprun`` and ``settings``.
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import functools
 import json
@@ -45,7 +46,6 @@ from xdist.scheduler import (  # type: ignore[import-untyped]
 )
 from xdist.workermanage import WorkerController  # type: ignore[import-untyped]
 
-from pytest_isolated import _compat
 from pytest_isolated.parent.grouprun import Incident
 from pytest_isolated.parent.lost import Cause
 from pytest_isolated.parent.usage import UsageLedger
@@ -333,7 +333,7 @@ class GroupAwareScheduling:
         collection = next(iter(self._collections.values()), [])
         default = self.default
         if isinstance(default, LoadScopeScheduling):
-            unit_of: Any = functools.partial(_compat.split_scope, default)
+            unit_of: Any = functools.partial(split_scope, default)
         else:  # load, worksteal: each test is a unit
             unit_of = str
         units = merge_units(collection, unit_of, groups)
@@ -346,3 +346,53 @@ class GroupAwareScheduling:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {type(self.active).__name__}>"
+
+
+# -- the plugin's private API, used here only -------------------------------------
+
+
+def split_scope(scheduling: Any, nodeid: str) -> str:
+    """The work unit pytest-xdist's scope scheduling puts *nodeid* in (module,
+    class, file or xdist_group); xdist's only way is this private method."""
+    unit: str = scheduling._split_scope(nodeid)
+    return unit
+
+
+def xdist_queued_items(config: pytest.Config) -> list[pytest.Item] | None:
+    """In a pytest-xdist worker: the tests it was handed and has yet to run,
+    the next one first; None if that cannot be known.
+
+    ``--isolated-parallel`` starts later groups ahead, in the order their
+    tests will run, and a worker runs what the controller sends it, in the
+    order it arrives: xdist's ``WorkerInteractor`` (registered as a plugin)
+    keeps the index of the next test in ``nextitem_index`` and the rest in
+    ``torun``, a queue whose deque ``_items`` is read under its ``lock()``.
+    None of it is public; any other shape (another version) gives None, and
+    the worker runs one group at a time.
+    """
+    interactor = next(
+        (
+            plugin
+            for plugin in config.pluginmanager.get_plugins()
+            if type(plugin).__name__ == "WorkerInteractor"
+        ),
+        None,
+    )
+    session = getattr(interactor, "session", None)
+    items = getattr(session, "items", None)
+    torun = getattr(interactor, "torun", None)
+    lock = getattr(torun, "lock", None)
+    if not isinstance(items, list) or not callable(lock):
+        return None
+    try:
+        with lock() as queued:
+            if not isinstance(queued, collections.abc.Iterable):
+                return None
+            indices = [getattr(interactor, "nextitem_index", None), *queued]
+    except Exception:  # noqa: BLE001 - an unknown shape: no look-ahead
+        return None
+    return [
+        items[i]
+        for i in indices
+        if type(i) is int and 0 <= i < len(items)  # not the SHUTDOWN marker
+    ]

@@ -95,10 +95,9 @@ class ChildPlugin:
         self.dumps = dumps
         self.commands = commands
         self.tap = tap
-        self.stdio = PhaseCapture(
-            Path(spec.workdir), spec.capture, dumps, live=spec.tee
-        )
-        self.log_file = LogFileTail(Path(spec.workdir) / LOG_FILE)
+        workdir = Path(spec.workdir)
+        self.stdio = PhaseCapture(workdir, spec.capture, dumps, live=spec.tee)
+        self.log_file = LogFileTail(workdir / LOG_FILE)
         #: Registered beside this plugin (see entry.py).
         self.relay = EventRelay(channel, tap)
         self.stdio.on_phase = self.relay.phase_starts
@@ -113,11 +112,9 @@ class ChildPlugin:
     def pytest_load_initial_conftests(
         self, early_config: pytest.Config
     ) -> Generator[None]:
-        """Keep pytest-cov out of the child: it would start a second
-        measurement and write, erase and report the parent's data file before
-        pytest_configure could neutralise ``--cov``.  The child is measured by
-        coverage.py's own subprocess support (``[run] patch = subprocess``),
-        whose data the parent's pytest-cov combines."""
+        """Keep pytest-cov out: it would erase and report the parent's data
+        before ``--cov`` is neutralised; coverage.py's subprocess support
+        (``[run] patch = subprocess``) measures the child."""
         _compat.disable_early_option(early_config, "cov_source")
         return (yield)
 
@@ -154,10 +151,9 @@ class ChildPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # pytest's JUnit plugin would unregister the stand-in as its writer.
-        if self.spec.junit_family is not None:
-            key = _compat.junit_key()
-            if key in config.stash:
-                del config.stash[key]
+        key = _compat.junit_key()
+        if self.spec.junit_family is not None and key in config.stash:
+            del config.stash[key]
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # Collect only the group's files (pytest_ignore_collect), from the

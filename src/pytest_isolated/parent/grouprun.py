@@ -140,14 +140,8 @@ class GroupRun:
         """Take one message from the group's current child."""
         if isinstance(message, Exited):
             return self.on_exited(message.returncode, message.usage)
-        if self.now.broken is not None:
+        if self.now.broken is not None or _past_deadline(self.now.child, message):
             return Step()  # the child is being killed; its exit tells the rest
-        expired = self.now.child.expired_at
-        if expired is not None and isinstance(message, Event) and message.at >= expired:
-            # Past the deadline (a debugger may take seconds to show where
-            # it hung): what the child does meanwhile does not count, and the
-            # test it runs has timed out.
-            return Step()
         if isinstance(message, Garbled):
             self.now.problems.append(f"{message.problem}: {message.line!r}")
             return Step()
@@ -356,3 +350,11 @@ class TextRepr:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _past_deadline(child: ChildHandle, message: Message) -> bool:
+    """Whether *message* came after *child*'s deadline (a debugger may take
+    seconds to show where it hung): what the child does then does not
+    count, and the test it runs has timed out."""
+    expired = child.expired_at
+    return expired is not None and isinstance(message, Event) and message.at >= expired

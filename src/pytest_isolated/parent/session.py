@@ -185,7 +185,9 @@ class IsolationScheduler:
         handed and has yet to run (none when that is unknown)."""
         if not self.in_worker:
             return self.order
-        items = _compat.xdist_queued_items(self.config)
+        from pytest_isolated.adapters.xdist import xdist_queued_items  # a worker
+
+        items = xdist_queued_items(self.config)
         if items is None:
             return []
         upcoming: dict[int, Group[pytest.Item]] = {}

@@ -83,21 +83,7 @@ class Specs:
         *wait_for_turn*, each test when the parent says (``ChildHandle.grant``)."""
         config = self.config
         base = self._base_temp() / basetemp
-        extra = [f"--basetemp={base}"]
-        if config.getoption("capture", None) is not None:
-            extra.append("--capture=no")
-        if config.pluginmanager.has_plugin("cacheprovider"):
-            extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
-        if _compat.log_file_handler(config) is not None and (
-            config.getoption("log_file", None) or config.getini("log_file")
-        ):
-            # The child never opens the session's log file: the parent writes
-            # what the child logged there (LogLines).
-            extra.append(f"--log-file={child.workdir / LOG_FILE}")
-        if config.getoption("debug", None):
-            extra.append(f"--debug={child.workdir / 'pytestdebug.log'}")
-        for more in config.hook.pytest_isolated_child_args(config=config):
-            extra += more
+        extra = self._extra_args(child, base)
         margin = 0.0 if timeout is None else min(1.0, max(0.05, timeout / 10))
         env = {**self.environment(), tree.COOKIE: child.cookie}
         return ChildSpec(
@@ -148,6 +134,27 @@ class Specs:
     def environment(self) -> dict[str, str]:
         """The environment a child runs its tests with."""
         return child_environment(None if self.start is None else self.start.env)
+
+    def _extra_args(self, child: ChildHandle, base: Path) -> list[str]:
+        """The arguments a child gets on top of the parent's command line:
+        the session outputs of its own, and what plugins add."""
+        config = self.config
+        extra = [f"--basetemp={base}"]
+        if config.getoption("capture", None) is not None:
+            extra.append("--capture=no")
+        if config.pluginmanager.has_plugin("cacheprovider"):
+            extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
+        if _compat.log_file_handler(config) is not None and (
+            config.getoption("log_file", None) or config.getini("log_file")
+        ):
+            # The child never opens the session's log file: the parent writes
+            # what the child logged there (LogLines).
+            extra.append(f"--log-file={child.workdir / LOG_FILE}")
+        if config.getoption("debug", None):
+            extra.append(f"--debug={child.workdir / 'pytestdebug.log'}")
+        for more in config.hook.pytest_isolated_child_args(config=config):
+            extra += more
+        return extra
 
     def _base_temp(self) -> Path:
         """The parent's basetemp; a folder of our own under ``-p no:tmpdir``."""

@@ -1,6 +1,6 @@
 """Unit tests of xdist.merge_units: the work units of an xdist mode, merged
 wherever one isolation group spans several of them; and of the look-ahead's
-view of a worker's queue (_compat.xdist_queued_items)."""
+view of a worker's queue (xdist_queued_items)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-from pytest_isolated import _compat
-from pytest_isolated.adapters.xdist import merge_units
+from pytest_isolated.adapters.xdist import merge_units, xdist_queued_items
 
 
 def by_file(nodeid: str) -> str:
@@ -192,7 +191,7 @@ def test_an_empty_collection() -> None:
     assert merge_units([], by_file, [["a.py::t", "b.py::t"]]) == {}
 
 
-# -- what a worker was handed: _compat.xdist_queued_items ----------------------
+# -- what a worker was handed: xdist_queued_items ----------------------
 
 
 class RunQueue:
@@ -227,21 +226,21 @@ class Marker(enum.Enum):
 def test_the_next_test_then_the_queue_in_order() -> None:
     items = ["t0", "t1", "t2", "t3", "t4"]
     worker = WorkerInteractor(items, 3, [1, 4, Marker.SHUTDOWN])
-    queued: Any = _compat.xdist_queued_items(config_with(worker))
+    queued: Any = xdist_queued_items(config_with(worker))
     assert queued == ["t3", "t1", "t4"]
 
 
 def test_nothing_queued_yet() -> None:
     worker = WorkerInteractor(["t0"], None, [])
-    queued: Any = _compat.xdist_queued_items(config_with(worker))
+    queued: Any = xdist_queued_items(config_with(worker))
     assert queued == []
 
 
 def test_an_unknown_shape_gives_none() -> None:
-    assert _compat.xdist_queued_items(config_with(object())) is None
+    assert xdist_queued_items(config_with(object())) is None
     worker = WorkerInteractor(["t0"], 0, [])
     del worker.torun
-    assert _compat.xdist_queued_items(config_with(worker)) is None
+    assert xdist_queued_items(config_with(worker)) is None
     worker = WorkerInteractor(["t0"], 0, [])
     worker.torun.lock = None  # type: ignore[assignment]
-    assert _compat.xdist_queued_items(config_with(worker)) is None
+    assert xdist_queued_items(config_with(worker)) is None
