@@ -86,18 +86,8 @@ class Pool:
         forked, and the template collects what the command line names while
         this process collects the same.  Its collection's deadline is the
         session's time limit (a marker's is not known yet)."""
-        limit = template_limit([self.settings.timeout.value])
-        child = self._spawn()
         self.specs.collection_starts()
-        spec = self.specs.make(
-            child,
-            [],
-            basetemp="isolated-template",
-            timeout=limit,
-            template=True,
-            whole=True,
-        )
-        self.template = ForkTemplate(child, spec)
+        self._start_template([], [self.settings.timeout.value], whole=True)
 
     def start_template(self, groups: list[Group[pytest.Item]]) -> None:
         """Start the fork template now: it collects while the session runs
@@ -108,11 +98,20 @@ class Pool:
         forked = [g for g in groups if start_method(asked, g.forked) == "fork"]
         if not forked or self.config.option.collectonly:
             return
-        limit = template_limit([g.timeout.value for g in forked])
-        child = self._spawn()
         items = [item for group in forked for item in group.items]
+        self._start_template(items, [g.timeout.value for g in forked])
+
+    def _start_template(
+        self, items: list[pytest.Item], limits: list[float | None], whole: bool = False
+    ) -> None:
+        child = self._spawn()
         spec = self.specs.make(
-            child, items, basetemp="isolated-template", timeout=limit, template=True
+            child,
+            items,
+            basetemp="isolated-template",
+            timeout=template_limit(limits),
+            template=True,
+            whole=whole,
         )
         self.template = ForkTemplate(child, spec)
 
@@ -138,16 +137,7 @@ class Pool:
         if prestart_next and method == "prestart" and self.prestarted is None:
             self.prestarted = self._spawn()
         self.handover.groups[child] = (group.name, list(pending))
-        spec = self.specs.make(
-            child,
-            pending,
-            basetemp=basetemp,
-            group=group.name,
-            timeout=group.timeout.value,
-            mem_limit=group.mem_limit.value,
-            cpu_limit=group.cpu_limit.value,
-            wait_for_turn=wait_for_turn,
-        )
+        spec = self.specs.for_group(child, group, pending, basetemp, wait_for_turn)
         return child, spec
 
     def no_more_groups(self) -> None:
@@ -237,20 +227,7 @@ class Pool:
         """Reap every child: forks first (their exits come through the
         template), then the template, which ends when its stdin closes."""
         self.no_more_groups()
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline:
-            template = self.template
-            if template is not None and not self.reaper.forks_left():
-                if not template.ready:  # started early, no test to fork
-                    template.child.kill()
-                template.close()
-                self.reaper.put_away(template.child)
-                self.template = None
-            if not self.reaper.retired:
-                break
-            self.reaper.close_exited()
-            with contextlib.suppress(queue.Empty):
-                self._dispatch(*self.inbox.get(timeout=0.05))
+        _reap_for(self, seconds=10.0)
         if self.template is not None:
             self.reaper.put_away(self.template.child)
             self.template = None
@@ -263,6 +240,25 @@ class Pool:
         self.specs.cleanup()
         self.watchdog.stop()
         self.reaper.stop_adopting()
+
+
+def _reap_for(pool: Pool, seconds: float) -> None:
+    """Reap *pool*'s retired children as they exit, for at most *seconds*;
+    the template is closed once its forks are gone."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        template = pool.template
+        if template is not None and not pool.reaper.forks_left():
+            if not template.ready:  # started early, no test to fork
+                template.child.kill()
+            template.close()
+            pool.reaper.put_away(template.child)
+            pool.template = None
+        if not pool.reaper.retired:
+            break
+        pool.reaper.close_exited()
+        with contextlib.suppress(queue.Empty):
+            pool._dispatch(*pool.inbox.get(timeout=0.05))
 
 
 def _wait(inbox: Inbox) -> tuple[ChildHandle, Message]:

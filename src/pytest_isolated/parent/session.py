@@ -164,7 +164,7 @@ class IsolationScheduler:
         slots are free; an exclusive group starts alone and runs alone."""
         if not self.lookahead:
             return
-        for group in self._upcoming():
+        for group in _upcoming(self.config, self.order, self.groups, self.in_worker):
             active = [r for r in self.runs.values() if r.child is not None]
             if len(active) >= self.settings.parallel or any(
                 r.group.exclusive for r in active
@@ -178,24 +178,6 @@ class IsolationScheduler:
                 self._launch(run)
             elif run is not None and run.needs_child and self._may_start(group):
                 self._launch(run)  # the rest of a crashed group
-
-    def _upcoming(self) -> list[Group[pytest.Item]]:
-        """The groups in the order their first tests will run: the session's
-        order, or in a pytest-xdist worker the order of the tests it was
-        handed and has yet to run (none when that is unknown)."""
-        if not self.in_worker:
-            return self.order
-        from pytest_isolated.adapters.xdist import xdist_queued_items  # a worker
-
-        items = xdist_queued_items(self.config)
-        if items is None:
-            return []
-        upcoming: dict[int, Group[pytest.Item]] = {}
-        for item in items:
-            group = self.groups.get(item)
-            if group is not None:
-                upcoming.setdefault(group.index, group)
-        return list(upcoming.values())
 
     def _launch(self, run: GroupRun) -> None:
         self._started.add(run.group.index)
@@ -213,8 +195,8 @@ class IsolationScheduler:
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter
     ) -> None:
-        """List the groups whose subprocess crashed or timed out; with -v, also
-        how many subprocesses ran and for how long."""
+        """List the groups whose subprocess crashed or timed out; with
+        --isolated-usage, also how many subprocesses ran and for how long."""
         tr = terminalreporter
         _list_incidents_and_leaks(tr, self.incidents, self.leaks)
         seconds = self.pool.reaper.child_seconds
@@ -383,3 +365,27 @@ def _with_parent_teardown(
     if call.excinfo is not None:
         report.sections.append(("Error in the parent's teardown", parent.longreprtext))
     return report
+
+
+def _upcoming(
+    config: pytest.Config,
+    order: list[Group[pytest.Item]],
+    groups: dict[pytest.Item, Group[pytest.Item]],
+    in_worker: bool,
+) -> list[Group[pytest.Item]]:
+    """The groups in the order their first tests will run: the session's
+    order, or in a pytest-xdist worker the order of the tests it was handed
+    and has yet to run (none when that is unknown)."""
+    if not in_worker:
+        return order
+    from pytest_isolated.adapters.xdist import xdist_queued_items  # a worker
+
+    items = xdist_queued_items(config)
+    if items is None:
+        return []
+    upcoming: dict[int, Group[pytest.Item]] = {}
+    for item in items:
+        group = groups.get(item)
+        if group is not None:
+            upcoming.setdefault(group.index, group)
+    return list(upcoming.values())

@@ -21,6 +21,7 @@ import pytest
 
 from pytest_isolated import _compat
 from pytest_isolated.parent.forks import ForkedHandle
+from pytest_isolated.parent.grouping import Group
 from pytest_isolated.parent.handle import ChildHandle
 from pytest_isolated.platform import tree
 from pytest_isolated.protocol import CACHE_DIR, LOG_FILE, ChildSpec
@@ -134,6 +135,27 @@ class Specs:
     def environment(self) -> dict[str, str]:
         """The environment a child runs its tests with."""
         return child_environment(None if self.start is None else self.start.env)
+
+    def for_group(
+        self,
+        child: ChildHandle,
+        group: Group[pytest.Item],
+        pending: list[pytest.Item],
+        basetemp: str,
+        wait_for_turn: bool,
+    ) -> ChildSpec:
+        """What *child* needs to run *pending*, the rest of *group*, with the
+        group's limits."""
+        return self.make(
+            child,
+            pending,
+            basetemp=basetemp,
+            group=group.name,
+            timeout=group.timeout.value,
+            mem_limit=group.mem_limit.value,
+            cpu_limit=group.cpu_limit.value,
+            wait_for_turn=wait_for_turn,
+        )
 
     def _extra_args(self, child: ChildHandle, base: Path) -> list[str]:
         """The arguments a child gets on top of the parent's command line:
