@@ -390,3 +390,29 @@ def test_a_bad_0_6_value_names_the_old_key(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["*isolated_numprocesses = 'many' in *tox.ini*: expected a whole number*"]
     )
+
+
+@pytest.mark.parametrize("debugger", ["--pdb", "--trace"])
+def test_a_debugger_option_says_it_does_not_reach_isolated_tests(
+    pytester: pytest.Pytester, debugger: str
+) -> None:
+    pytester.makepyfile(
+        test_dbg="""
+        import pytest
+
+        @pytest.mark.isolated
+        def test_fails():
+            assert 0
+        """
+    )
+    result = pytester.runpytest_subprocess(debugger, "-p", "no:randomly")
+    result.assert_outcomes(failed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*PytestIsolatedWarning: pytest-isolated: --pdb and --trace do not reach"
+            " into the subprocesses of isolated tests; run with --no-isolation to"
+            " debug them"
+        ]
+    )
+    quiet = pytester.runpytest_subprocess(debugger, "--no-isolation", "-k", "nothing")
+    quiet.stdout.no_fnmatch_line("*do not reach into the subprocesses*")

@@ -96,6 +96,15 @@ class IsolationScheduler:
         self.order = [unique[index] for index in sorted(unique)]
         self.pool.specs.collection_done()
         self.pool.start_template(self.order)
+        if self.order and (
+            self.config.getoption("usepdb", False)
+            or self.config.getoption("trace", False)
+        ):
+            self.pool.tell_once(
+                "pytest-isolated: --pdb and --trace do not reach into the "
+                "subprocesses of isolated tests; run with --no-isolation to "
+                "debug them"
+            )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(
