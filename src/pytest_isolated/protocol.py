@@ -2,7 +2,7 @@
 
 The parent sends the child one :class:`ChildSpec` (a JSON object on the child's
 stdin).  The child answers with events, one JSON object per line, on a pipe of
-its own: ``{"v": 1, "event": NAME, ...fields}``.  JSON cannot tell a tuple from a
+its own: ``{"v": 2, "event": NAME, ...fields}``.  JSON cannot tell a tuple from a
 list, yet pytest expects tuples in reports (a skip's ``longrepr``, ``location``,
 ``sections``), so tuples are tagged on the way out and restored on the way in.
 Values JSON cannot carry at all (a ``record_property`` object, a plugin's custom
@@ -22,7 +22,7 @@ import warnings
 from typing import Any
 
 #: Bumped whenever an event or the spec changes shape.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 _TUPLE_TAG = "__tuple__"
 

@@ -336,7 +336,7 @@ def test_torn_last_event_is_a_clear_failure(pytester: pytest.Pytester) -> None:
         def test_tears_the_channel(request):
             child = request.config.pluginmanager.get_plugin("pytest-isolated-child")
             fd = child.channel.fd
-            os.write(fd, b'{"v": 1, "event": "report", "report": {"nodeid')
+            os.write(fd, b'{"v": 2, "event": "report", "report": {"nodeid')
             os._exit(0)
 
         def test_after():

@@ -222,8 +222,8 @@ def test_encode_event_is_one_line_of_ascii_json() -> None:
 
 
 def test_encode_event_without_fields() -> None:
-    assert encode_event("started") == b'{"v":1,"event":"started"}\n'
-    assert decode_event(b'{"v":1,"event":"started"}\n') == ("started", {})
+    assert encode_event("started") == b'{"v":2,"event":"started"}\n'
+    assert decode_event(b'{"v":2,"event":"started"}\n') == ("started", {})
 
 
 def test_event_round_trip() -> None:
@@ -253,16 +253,16 @@ def test_decode_event_accepts_a_line_without_its_newline() -> None:
     [
         (b"Fatal Python error\n", "not JSON: b'Fatal Python error\\n'"),
         (b"", "not JSON: b''"),
-        (b'{"v":1,"event":"x"\n', 'not JSON: b\'{"v":1,"event":"x"\\n\''),
+        (b'{"v":2,"event":"x"\n', 'not JSON: b\'{"v":2,"event":"x"\\n\''),
         (b"\x80\x81\n", "not JSON: b'\\x80\\x81\\n'"),
         (b"[1, 2]\n", "not an event: b'[1, 2]\\n'"),
         (b'"started"\n', "not an event: b'\"started\"\\n'"),
         (b"3\n", "not an event: b'3\\n'"),
-        (b'{"v":1}\n', "not an event: b'{\"v\":1}\\n'"),
-        (b'{"v":1,"event":7}\n', 'not an event: b\'{"v":1,"event":7}\\n\''),
-        (b'{"v":2,"event":"x"}\n', "protocol version 2, expected 1"),
-        (b'{"v":"1","event":"x"}\n', "protocol version '1', expected 1"),
-        (b'{"event":"x"}\n', "protocol version None, expected 1"),
+        (b'{"v":2}\n', "not an event: b'{\"v\":2}\\n'"),
+        (b'{"v":2,"event":7}\n', 'not an event: b\'{"v":2,"event":7}\\n\''),
+        (b'{"v":1,"event":"x"}\n', "protocol version 1, expected 2"),
+        (b'{"v":"2","event":"x"}\n', "protocol version '2', expected 2"),
+        (b'{"event":"x"}\n', "protocol version None, expected 2"),
     ],
 )
 def test_decode_event_rejects(line: bytes, message: str) -> None:

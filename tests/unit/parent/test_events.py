@@ -43,7 +43,7 @@ def test_each_line_is_one_event_in_order() -> None:
 
 
 def test_a_torn_last_line_and_stray_output_are_garbled() -> None:
-    data = b"not json\n\n" + encode_event("started", pid=1) + b'{"v": 1, "ev'
+    data = b"not json\n\n" + encode_event("started", pid=1) + b'{"v": 2, "ev'
     messages = read_all(data)
     assert isinstance(messages[0], Garbled)
     assert messages[0].line == b"not json"

@@ -127,7 +127,7 @@ def garble(rng: random.Random, message: Message) -> Message:
     elif choice == 5:
         fields["text"] = "x" * 5_000_000  # oversized
     else:
-        return Garbled(b'{"v": 1, "event": "rep', "torn last event")
+        return Garbled(b'{"v": 2, "event": "rep', "torn last event")
     return Event(message.name, fields, message.at)
 
 
