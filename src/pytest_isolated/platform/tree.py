@@ -206,7 +206,14 @@ def has_children() -> bool:
 
 def command_line(pid: int, limit: int = 300) -> str:
     """What *pid* runs, as ``ps`` would show it."""
-    raw = read(f"/proc/{pid}/cmdline") or b""
+    raw = b""
+    for attempt in range(3):
+        # Empty for a moment while a process is being made (an exec under
+        # heavy load): a short wait names it by what it runs.
+        raw = read(f"/proc/{pid}/cmdline") or b""
+        if raw or attempt == 2:
+            break
+        time.sleep(0.01)
     text = raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
     if not text:
         comm = (read(f"/proc/{pid}/comm") or b"?").strip()
