@@ -15,8 +15,8 @@ for its own use: the template's pytest (:class:`Template`, the child plugin)
 gives it a session, a FIFO, capture files, dump files, a basetemp and a cache
 folder of its own, the environment and working directory of its group's
 start, and a fresh ``random`` seed.  It then returns into pytest's run loop,
-runs its group like a spawned child, and ends like one:
-``pytest_sessionfinish`` hooks and ``atexit`` handlers run.
+runs its group like a spawned child, and ends like one: the hooks a child
+runs at the end of its session and ``atexit`` handlers run.
 """
 
 from __future__ import annotations
