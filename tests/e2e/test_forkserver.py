@@ -427,6 +427,53 @@ def test_a_fork_ends_its_session(
     }
 
 
+def test_a_fork_leaves_without_the_interpreters_teardown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its ``atexit`` handlers a fork leaves with ``os._exit()``: the
+    interpreter's teardown would free every object the template made, and so
+    copy nearly every page the fork shares with it.  An object made at import
+    is finalised by the processes that end normally (pytest's, the
+    template), never by a fork, while each test's ``atexit`` handler runs and
+    the outcome is the test's."""
+    log = pytester.path / "end.log"
+    monkeypatch.setenv("END_LOG", str(log))
+    pytester.makepyfile(
+        test_x="""
+        import atexit, os
+
+        def write(text, open=open, path=os.environ["END_LOG"], pid=os.getpid):
+            # What the teardown may have cleared already is bound here.
+            with open(path, "a") as f:
+                f.write(f"{text} {pid()}\\n")
+
+        class Finalised:
+            def __del__(self, write=write):
+                write("finalised")
+
+        MADE_AT_IMPORT = Finalised()
+
+        def test_passes():
+            atexit.register(write, "atexit")
+
+        def test_fails():
+            atexit.register(write, "atexit")
+            assert False
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--forked", "-p", "no:randomly", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    pids: dict[str, set[str]] = {"atexit": set(), "finalised": set()}
+    for line in log.read_text().splitlines():
+        what, pid = line.split()
+        pids[what].add(pid)
+    assert len(pids["atexit"]) == 2, pids  # a fork for each test
+    assert pids["finalised"], pids  # pytest's own process finalises it
+    assert not pids["atexit"] & pids["finalised"], pids
+
+
 # -- differential: every start method reports as pytest's own process -------------
 
 DIFFERENTIAL_CORPUS = """

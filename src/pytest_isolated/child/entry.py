@@ -101,8 +101,8 @@ def main() -> int:
     dumps = Dumps(workdir, spec.timeout, spec.dump_margin)
     channel.send(EV_STARTED, pid=os.getpid())
     commands = lifeline if spec.template else None
-    exitstatus = _run_pytest(spec, channel, dumps, commands, turns)
-    if spec.events_path is not None:  # this process is a fork of the template
+    exitstatus, forked = _run_pytest(spec, channel, dumps, commands, turns)
+    if forked:  # this process is a fork of the template
         # atexit handlers run (coverage.py saves its data there), but not the
         # interpreter's own teardown: freeing every object the template made
         # would write to, and so copy, nearly every page the fork shares.
@@ -118,9 +118,11 @@ def _run_pytest(
     dumps: Dumps,
     commands: int | None,
     turns: Turns | None,
-) -> int:
-    """``pytest.main()`` with the parent's arguments and the child plugin; in
-    a fork of the template, it returns with the fork's own exit status."""
+) -> tuple[int, bool]:
+    """``pytest.main()`` with the parent's arguments and the child plugin:
+    its exit status, and whether this process is a fork of the template (the
+    template's ``pytest.main()`` returns in each fork, with the fork's own
+    exit status)."""
     stdout = sys.stdout
     # pytest's terminal reporter writes to the tap (see passthrough.py).
     tap = TerminalTap()
@@ -136,7 +138,7 @@ def _run_pytest(
         sys.stdout = stdout
     flush_std_streams()
     plugin.channel.send(EV_FINISHED, exitstatus=exitstatus)
-    return exitstatus
+    return exitstatus, plugin.spec.events_path is not None
 
 
 def _read_line(fd: int) -> tuple[bytes, bytes]:
