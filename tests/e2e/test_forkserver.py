@@ -641,3 +641,91 @@ def test_an_early_template_is_not_waited_for_when_nothing_runs(
     )
     result.assert_outcomes(deselected=1)
     assert time.monotonic() - started < 9  # the end waits 10 s for what runs
+
+
+# -- the next group's fork is made while a test runs -------------------------------
+
+AHEAD_CONFTEST = """
+import os
+
+def pytest_runtest_logreport(report):
+    # pytest's process, after the first test: what the next one must see.
+    if report.when == "teardown" and report.nodeid.endswith("test_1"):
+        if os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS") != "1":
+            os.environ["SET_AFTER_TEST_1"] = "yes"
+            os.chdir("sub")
+"""
+
+
+def test_a_group_sees_the_environment_of_its_turn(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """The child of the group that comes next is forked while a test runs;
+    if the environment or the working directory changes before its turn
+    (here a hook of pytest's process, after the previous test), its first
+    test sees them as in pytest's own process."""
+    pytester.mkdir("sub")
+    pytester.makeconftest(AHEAD_CONFTEST)
+    pytester.makepyfile(
+        test_x="""
+        import os
+
+        def test_1():
+            assert "SET_AFTER_TEST_1" not in os.environ
+
+        def test_2():
+            assert os.environ.get("SET_AFTER_TEST_1") == "yes"
+            assert os.path.basename(os.getcwd()) == "sub"
+        """
+    )
+    for args in (["--no-isolation"], ["--forked"], ["--isolated"]):
+        result = pytester.runpytest_subprocess(
+            "-p", "no:randomly", *args, timeout=RUN_TIMEOUT
+        )
+        result.assert_outcomes(passed=2)
+
+
+def test_waiting_for_its_turn_does_not_count_against_a_time_limit(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """The next group's child waits while the test before it runs; its
+    time limit counts from its own turn."""
+    pytester.makepyfile(
+        test_x="""
+        import time
+        import pytest
+
+        def test_slow():
+            time.sleep(3)
+
+        @pytest.mark.isolated(timeout=1.5)
+        def test_quick():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--isolated", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_exitfirst_stops_before_a_group_forked_ahead(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    """Under ``-x`` a failure ends the session before the next group's
+    test, whose child was made ahead: that test never runs."""
+    ran = pytester.path / "ran"
+    pytester.makepyfile(
+        test_x=f"""
+        def test_fails():
+            assert False
+
+        def test_next():
+            open({str(ran)!r}, "w").close()
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--isolated", "-x", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(failed=1)
+    assert not ran.exists()

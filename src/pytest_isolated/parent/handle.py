@@ -75,8 +75,8 @@ class ChildHandle:
     def arm_deadline(self, spec: ChildSpec) -> None:
         """Ask for the stack dump shortly before the deadline, then kill."""
         self._deadline_spec = spec
-        if spec.timeout is None:
-            return
+        if spec.timeout is None or self._waiting_since is not None:
+            return  # none, or it stands still until the child's turn
         ran = time.monotonic() - (self.started_at or 0.0) - self._waited
         left = spec.timeout - ran
         cancel_dump = self.watchdog.after(max(left - spec.dump_margin, 0), self._dump)

@@ -20,6 +20,7 @@ from typing import NoReturn
 import pytest
 
 from pytest_isolated import _compat
+from pytest_isolated.parent.ahead import Ahead
 from pytest_isolated.parent.driver import Driver
 from pytest_isolated.parent.emit import emit
 from pytest_isolated.parent.grouping import Group, plan_groups
@@ -27,7 +28,7 @@ from pytest_isolated.parent.grouprun import GroupRun, Incident
 from pytest_isolated.parent.outcome import Outcome
 from pytest_isolated.parent.pool import Pool
 from pytest_isolated.parent.usage import UsageLedger
-from pytest_isolated.protocol import LEAKED_ATTRIBUTE, xdist_worker
+from pytest_isolated.protocol import LEAKED_ATTRIBUTE
 from pytest_isolated.settings import Settings, request_of
 
 
@@ -47,13 +48,11 @@ class IsolationScheduler:
         self.groups: dict[pytest.Item, Group[pytest.Item]] = {}
         self.order: list[Group[pytest.Item]] = []
         self.runs: dict[int, GroupRun] = {}
-        # Look ahead only when groups may run beside each other: with one at a
-        # time, a group must not start before the tests that precede it ran.
+        # Groups run straight through when they may run beside each other;
+        # with one at a time, each test waits for its turn.
         self.lookahead = settings.parallel > 1
-        # In a pytest-xdist worker the run order is not the collection order:
-        # it is the order of the tests the controller has handed the worker.
-        self.in_worker = xdist_worker() is not None
-        self._started: set[int] = set()  # indexes of the groups ever started
+        self.started: set[int] = set()  # indexes of the groups ever started
+        self.ahead = Ahead(self)
         #: Each crash or timeout, in order.
         self.incidents: list[Incident] = []
         #: (nodeid, "pid N: command") of each process a group left running.
@@ -126,6 +125,9 @@ class IsolationScheduler:
         """Let *item* run (and *nextitem*, if the group's next test); block
         until its outcome is known (reported, crashed, timed out)."""
         run = self.runs.get(group.index)
+        if run is not None and not self.ahead.still_fits(run):
+            self.driver.stop(run)  # the group gets a fork of this moment
+            run = None
         if run is None:
             run = self.runs[group.index] = GroupRun(self.config, group)
         while item not in run.done:
@@ -133,10 +135,11 @@ class IsolationScheduler:
                 if run.exit_request.reason is None:  # a KeyboardInterrupt
                     self.interrupted_at = run.exit_request.where
                 _exit_like_the_child(item, run)
-            if run.needs_child and self._may_start(run.group):
-                self._launch(run)
+            if run.needs_child and self.may_start(run.group):
+                self.launch(run)
             run.let_run(item, nextitem)
-            self._fill()
+            self.ahead.fill()
+            self.ahead.fork_next(group, nextitem)
             delivered = self.driver.deliver()
             if delivered is not None and delivered.step.incident is not None:
                 self.incidents.append(delivered.step.incident)
@@ -147,7 +150,7 @@ class IsolationScheduler:
             del self.runs[group.index]
         return outcome
 
-    def _may_start(self, group: Group[pytest.Item]) -> bool:
+    def may_start(self, group: Group[pytest.Item]) -> bool:
         """Whether memory allows *group* to start beside the groups running."""
         others = any(r.child is not None for r in self.runs.values())
         return self.ledger.may_start(group, others_running=others)
@@ -159,29 +162,9 @@ class IsolationScheduler:
         if self.interrupted_at is not None:
             _compat.locate_interrupt(self.config, *self.interrupted_at)
 
-    def _fill(self) -> None:
-        """Under --isolated-parallel: start later groups, in run order, while
-        slots are free; an exclusive group starts alone and runs alone."""
-        if not self.lookahead:
-            return
-        for group in _upcoming(self.config, self.order, self.groups, self.in_worker):
-            active = [r for r in self.runs.values() if r.child is not None]
-            if len(active) >= self.settings.parallel or any(
-                r.group.exclusive for r in active
-            ):
-                return
-            run = self.runs.get(group.index)
-            if run is None and group.index not in self._started:
-                if (group.exclusive and active) or not self._may_start(group):
-                    return  # it waits for those; the groups after it wait for it
-                run = self.runs[group.index] = GroupRun(self.config, group)
-                self._launch(run)
-            elif run is not None and run.needs_child and self._may_start(group):
-                self._launch(run)  # the rest of a crashed group
-
-    def _launch(self, run: GroupRun) -> None:
-        self._started.add(run.group.index)
-        more_to_come = len(self._started) < len(self.order)
+    def launch(self, run: GroupRun) -> None:
+        self.started.add(run.group.index)
+        more_to_come = len(self.started) < len(self.order)
         # One test at a time, in the run order, unless groups may run ahead
         # (--isolated-parallel): then the group runs straight through.
         self.driver.launch(
@@ -202,9 +185,9 @@ class IsolationScheduler:
         seconds = self.pool.reaper.child_seconds
         ran = (
             f"pytest-isolated: {self.pool.children_started} subprocess(es) for "
-            f"{len(self._started)} group(s), {seconds:.2f}s in total"
+            f"{len(self.started)} group(s), {seconds:.2f}s in total"
         )
-        self.ledger.table(tr, ran if self._started else "")
+        self.ledger.table(tr, ran if self.started else "")
 
     # trylast: inside the other plugins' wrappers (pytest-cov combines after).
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -224,6 +207,7 @@ class IsolationScheduler:
         for run in list(self.runs.values()):
             self.driver.stop(run)
         self.runs.clear()
+        self.ahead.prepared.clear()
         self.pool.shutdown()
         self.ledger.save()
 
@@ -269,27 +253,3 @@ def _faulthandler_timeout(config: pytest.Config) -> bool:
         return float(config.getini("faulthandler_timeout") or 0) > 0
     except (ValueError, TypeError):  # not ours to report
         return False
-
-
-def _upcoming(
-    config: pytest.Config,
-    order: list[Group[pytest.Item]],
-    groups: dict[pytest.Item, Group[pytest.Item]],
-    in_worker: bool,
-) -> list[Group[pytest.Item]]:
-    """The groups in the order their first tests will run: the session's
-    order, or in a pytest-xdist worker the order of the tests it was handed
-    and has yet to run (none when that is unknown)."""
-    if not in_worker:
-        return order
-    from pytest_isolated.adapters.xdist import xdist_queued_items  # a worker
-
-    items = xdist_queued_items(config)
-    if items is None:
-        return []
-    upcoming: dict[int, Group[pytest.Item]] = {}
-    for item in items:
-        group = groups.get(item)
-        if group is not None:
-            upcoming.setdefault(group.index, group)
-    return list(upcoming.values())

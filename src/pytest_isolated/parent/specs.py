@@ -132,6 +132,12 @@ class Specs:
                 startup[name] = value
         return startup
 
+    def start_state(self) -> tuple[dict[str, str], str]:
+        """The environment and working directory a child started now gets."""
+        if self.start is not None:
+            return self.start.env, self.start.cwd
+        return dict(os.environ), os.getcwd()
+
     def environment(self) -> dict[str, str]:
         """The environment a child runs its tests with."""
         return child_environment(None if self.start is None else self.start.env)
