@@ -143,6 +143,7 @@ class ForkServer:
             try:
                 os.close(write_end)
                 self._leave_template()
+                process.become_fork()
                 with os.fdopen(read_end, "rb") as pipe:
                     line = pipe.readline()
                 if not line:  # not needed after all
@@ -171,7 +172,6 @@ class ForkServer:
         """In a new fork: drop what belongs to the template's loop."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        process.forget_parent()
         self.selector.close()
         for fd in (*self._wake, self.commands):
             with contextlib.suppress(OSError):

@@ -64,24 +64,27 @@ def remember_parent() -> None:
     tree.remember_parent()
 
 
+def become_fork() -> None:
+    """In a new fork of the template, before its spec comes: what needs no
+    spec (done ahead, off the critical path)."""
+    os.setsid()  # a session of its own, so that its whole tree can be killed
+    random.seed()  # not the template's sequence, shared by every fork
+    forget_parent()
+    _own_tree()
+
+
 def become_child(spec: ChildSpec, *, forked: bool) -> None:
-    """Make this process the child that runs *spec*'s group."""
+    """Make this process the child that runs *spec*'s group (a fork:
+    after :func:`become_fork`)."""
     if forked:
-        os.setsid()  # a session of its own, so that its whole tree can be killed
         _take_output_files(spec)
-        random.seed()  # not the template's sequence, shared by every fork
-    tree.become_subreaper()  # not inherited by a fork
-    tree.allow_debugger()  # for the native stacks of a timeout (native.py)
-    # The handler registered first runs last, after every other atexit
-    # handler (a fork inherits the template's registration).
-    atexit.unregister(end_descendants)
-    atexit.register(end_descendants)
+    else:
+        _own_tree()
     # The interpreter may have been started before the group: a spawned one
     # takes the environment as a fresh one started now would have, less what
     # pytest's start-up in the parent did to it (its conftests and plugins do
     # it again here); the tests get the parent's as it is now (runner.py).
-    os.environ.clear()
-    os.environ.update(
+    _take_environment(
         spec.env if forked or spec.startup_env is None else spec.startup_env
     )
     # pytest's capture makes temporary files as its process starts, which
@@ -91,6 +94,27 @@ def become_child(spec: ChildSpec, *, forked: bool) -> None:
     # A spawned child starts where pytest was started (the rootdir and the
     # relative arguments depend on it); its session start moves it on.
     os.chdir(spec.cwd if forked else spec.invocation_dir)
+
+
+def _own_tree() -> None:
+    """This process is the reaper of its tree, which a debugger may read."""
+    tree.become_subreaper()  # not inherited by a fork
+    tree.allow_debugger()  # for the native stacks of a timeout (native.py)
+    # The handler registered first runs last, after every other atexit
+    # handler (a fork inherits the template's registration).
+    atexit.unregister(end_descendants)
+    atexit.register(end_descendants)
+
+
+def _take_environment(env: dict[str, str]) -> None:
+    """Make ``os.environ`` *env*, setting and removing only what differs
+    (a fork's is nearly always the template's already)."""
+    environ = os.environ
+    for name in [name for name in environ if name not in env]:
+        del environ[name]
+    for name, value in env.items():
+        if environ.get(name) != value:
+            environ[name] = value
 
 
 def die_with_parent(lifeline: int, workdir: Path) -> bool:

@@ -258,7 +258,6 @@ class ChildPlugin:
         assert config is not None
         assert spec.events_path is not None
         self.channel.reopen(os.open(spec.events_path, os.O_WRONLY))
-        process.forget_parent()
         process.become_child(spec, forked=True)
         self.spec = spec
         workdir = Path(spec.workdir)
