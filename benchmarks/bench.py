@@ -34,7 +34,9 @@ differences), divided by the number of groups (or tests) that were isolated:
   process, against the same 100 tests all adjacent (one ``go`` for the
   whole group) and against the interleaved ones under
   ``--isolated-parallel=2`` (the group runs ahead, no turns): what running
-  one test at a time costs per test.
+  one test at a time costs per test;
+- 80 tests that a ``skip``/``skipif`` mark skips, under ``--isolated``
+  against ``--no-isolation``: a test that will not run needs no subprocess.
 
 Every run is started with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`` and
 ``-p pytest_isolated.plugin`` (or ``-p pytest_forked`` in the side
@@ -85,6 +87,7 @@ SLEEP_GROUPS = 50  # the suite whose conftest sleeps 1 s
 SLEEP_PRESTART = 10  # of which prestart runs this many (then extrapolated)
 SLEEP_SECONDS = 1
 TURNS_TESTS = 100  # the group's tests in the turns suites
+SKIPPED_TESTS = 80  # statically skipped tests under --isolated
 XDIST_GROUPS = 3  # one-test groups in a pytest-xdist worker, each waiting
 XDIST_SLEEP = 2  # seconds
 FORK_FLOOR_FORKS = 200
@@ -212,6 +215,13 @@ def plain(_: int) -> str:
     return '"""Trivial tests."""\n'
 
 
+def skipped(index: int) -> str:
+    """Every test of the file skipped by a mark: ``skip``, or a true
+    ``skipif``, one file in two."""
+    mark = 'skip(reason="not here")' if index % 2 else 'skipif(True, reason="no")'
+    return f"import pytest\n\npytestmark = pytest.mark.{mark}\n"
+
+
 def one_group(_: int) -> str:
     return 'import pytest\n\npytestmark = pytest.mark.isolated(group="all")\n'
 
@@ -271,6 +281,7 @@ class Suites:
     xdist_sleep: Path
     turns_interleaved: Path
     turns_adjacent: Path
+    skipped: Path
 
 
 def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
@@ -289,6 +300,7 @@ def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
         root / "xdist_sleep",
         root / "turns_interleaved",
         root / "turns_adjacent",
+        root / "skipped",
     )
     write_suite(suites.floor, 1, 1, plain)
     write_suite(suites.plain, FILES, tests // FILES, plain)
@@ -318,6 +330,7 @@ def make_suites(root: Path, tests: int, forked_tests: int) -> Suites:
     write_suite(suites.xdist_sleep, 1, XDIST_GROUPS, plain, XDIST_CONFTEST)
     write_turns_suite(suites.turns_interleaved, interleaved=True)
     write_turns_suite(suites.turns_adjacent, interleaved=False)
+    write_suite(suites.skipped, FILES, SKIPPED_TESTS // FILES, skipped)
     return suites
 
 
@@ -351,6 +364,7 @@ class Scenario:
     args: tuple[str, ...]
     cwd: Path
     passed: int  # the run must report exactly this many passed tests
+    outcome: str = "passed"  # ... or this many of that outcome
     heavy: bool = False  # runs in the first --heavy-rounds rounds only
     warm: bool = False  # runs once before the rounds (warms the caches)
     #: The files each of which is a group of its own; the other tests form
@@ -459,7 +473,7 @@ def run_once(scenario: Scenario, env: dict[str, str], probe: Path) -> Measured:
     cpu_after, faults_after = children_usage()
     cpu, faults = cpu_after - cpu, faults_after - faults
     summary = done.stdout.strip().splitlines()[-1:] or [""]
-    expected = f"{scenario.passed} passed"
+    expected = f"{scenario.passed} {scenario.outcome}"
     if done.returncode != 0 or not summary[0].startswith(expected):
         output = done.stdout + done.stderr
         if len(output) > 4000:
@@ -599,6 +613,12 @@ def scenarios(
         Scenario("many_parallel2", f"{many} tests, --forked --isolated-parallel=2",
                  py, (*ISOLATED, "--forked", "--isolated-parallel=2"), suites.many,
                  many, heavy=True),
+        Scenario("skip_plain", f"{SKIPPED_TESTS} skipped tests, --no-isolation",
+                 py, (*ISOLATED, "--no-isolation"), suites.skipped, SKIPPED_TESTS,
+                 "skipped", warm=True),
+        Scenario("skip_isolated", f"{SKIPPED_TESTS} skipped tests, --isolated",
+                 py, (*ISOLATED, "--isolated"), suites.skipped, SKIPPED_TESTS,
+                 "skipped"),
         Scenario("turns_plain",
                  f"{TURNS_TESTS} grouped + {TURNS_TESTS} tests, --no-isolation",
                  py, (*ISOLATED, "--no-isolation"), suites.turns_interleaved,
@@ -761,6 +781,8 @@ def figures(
         fig["sleep_prestart_run_extrapolated"] = (
             None if some is None or alone is None else alone + some * SLEEP_GROUPS
         )
+        fig["skip_not_isolated_run"] = median_of(samples, "skip_plain", kind)
+        fig["skip_isolated_run"] = median_of(samples, "skip_isolated", kind)
         fig["xdist_serial_run"] = median_of(samples, "xdist_serial", kind)
         fig["xdist_parallel_run"] = median_of(samples, "xdist_parallel", kind)
         fig["sleep_forked_per_group"] = overhead(
@@ -818,6 +840,9 @@ def figures(
             "xdist_parallel_speedup_run": ratio(
                 kind, "xdist_serial_run", "xdist_parallel_run"
             ),
+            "skip_isolated_vs_not_isolated": ratio(
+                kind, "skip_isolated_run", "skip_not_isolated_run"
+            ),
         }
 
     # Under --isolated-parallel the processes compete for the CPUs: a run
@@ -841,9 +866,9 @@ def figures(
 
     targets = [
         target("single-test group (spawn) / spawn floor", "spawn", "floor",
-               r["spawn_vs_floor"], 1.1, True),
+               r["spawn_vs_floor"], 0.75, True),
         target("single-test group (prestart) / spawn floor", "prestart", "floor",
-               r["prestart_vs_floor"], 1.1, True),
+               r["prestart_vs_floor"], 0.4, True),
         target("single-test group (fork) / spawn floor", "fork", "floor",
                r["fork_vs_floor"], 1.1, True),
         # figure: the faster run; baseline: the slower; ratio: the speed-up
@@ -855,7 +880,10 @@ def figures(
                "scale_large", "scale_small", r["scale_large_vs_small"], 1.2, True),
         target(f"[1] --forked per test / pytest-forked ({many} groups)",
                "many_forked", "many_pytest_forked",
-               r["many_forked_vs_pytest_forked"], 1.2, True),
+               r["many_forked_vs_pytest_forked"], 1.0, True),
+        Target("[1] the same, CPU per test (the whole process tree)",
+               per["cpu"]["many_forked"], per["cpu"]["many_pytest_forked"],
+               ratios["cpu"]["many_forked_vs_pytest_forked"], 1.3, True),
         target(f"[2] --forked / not isolated, whole run (sleepy, {SLEEP_GROUPS})",
                "sleep_forked_run", "sleep_not_isolated_run",
                r["sleep_forked_vs_not_isolated"], 1.1, True),
@@ -879,7 +907,10 @@ def figures(
                1.05, True),
         target(f"[7] --forked / pytest-forked 1.7.5 --forked, run ({tests})",
                "forked_run", "pytest_forked_run",
-               r["forked_run_vs_pytest_forked_run"], 1.2, True),
+               r["forked_run_vs_pytest_forked_run"], 1.0, True),
+        target(f"[8] {SKIPPED_TESTS} skipped tests, --isolated / --no-isolation, run",
+               "skip_isolated_run", "skip_not_isolated_run",
+               r["skip_isolated_vs_not_isolated"], 1.5, True),
     ]  # fmt: skip
     return {
         "per_group_overhead_seconds": per,
@@ -1019,6 +1050,10 @@ def report(
          "xdist_serial_run"),
         (f"[5] the same, --isolated-parallel={XDIST_GROUPS} (whole run)",
          "xdist_parallel_run"),
+        (f"[8] {SKIPPED_TESTS} skipped tests, --no-isolation (whole run)",
+         "skip_not_isolated_run"),
+        (f"[8] {SKIPPED_TESTS} skipped tests, --isolated (whole run)",
+         "skip_isolated_run"),
         (f"[6] per-test overhead, {TURNS_TESTS} grouped tests, each followed "
          "by an in-process one (a turn each)", "turns_interleaved"),
         (f"[6] per-test overhead, the {TURNS_TESTS} grouped tests adjacent "
