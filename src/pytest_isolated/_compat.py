@@ -10,6 +10,7 @@ comment.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import subprocess
@@ -113,6 +114,14 @@ def set_cache_dir(config: pytest.Config, path: Path) -> None:
     cache = getattr(config, "cache", None)
     if cache is not None:
         cache._cachedir = path
+
+
+def known_options(early_config: pytest.Config) -> argparse.Namespace:
+    """The options pytest knows while its initial conftests load, before
+    ``config.option`` is filled (after them): ``known_args_namespace``, the
+    namespace plugins such as pytest-cov read there, is not public."""
+    namespace: argparse.Namespace = early_config.known_args_namespace
+    return namespace
 
 
 def disable_early_option(early_config: pytest.Config, dest: str) -> None:

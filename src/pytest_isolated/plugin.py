@@ -43,11 +43,29 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None]:
     """Note ``sys.path`` before conftests and ``pythonpath`` change it: a
     child starts from this session's path, not from the one the plugin was
-    first imported with (a second ``pytest.main()`` may have another)."""
+    first imported with (a second ``pytest.main()`` may have another).  When
+    every test will be forked, the fork template starts here, from the same
+    start, so that it imports the conftests while this process does."""
     early_config.stash[STARTUP_PATH] = list(sys.path)
     # What --isolated-bisect's probes start from: the session's start.
     early_config.stash[STARTUP_PROCESS] = (dict(os.environ), os.getcwd())
+    if _may_fork_all(early_config):
+        from pytest_isolated.parent import early
+
+        early.start(early_config)
     return (yield)
+
+
+def _may_fork_all(early_config: pytest.Config) -> bool:
+    """Whether the command line asks to isolate every test (a first look,
+    before anything of the parent side is imported)."""
+    from pytest_isolated import _compat
+
+    known = _compat.known_options(early_config)
+    return bool(
+        (getattr(known, "isolated", False) or getattr(known, "forked", False))
+        and not getattr(known, "no_isolation", False)
+    )
 
 
 def pytest_addoption(
@@ -80,17 +98,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
         bisector.register(config, resolved)
     if resolved.disabled:
+        _no_early_template(config)
         return
     if _xdist_in_use(config):
         # The controller collects nothing, and a worker's groups must be
         # written before it reports its collection: both need the session now.
         register_session(config, resolved)
     elif settings.forks_from_the_start(config, resolved):
-        # The session is needed anyway: its fork template starts now and
-        # collects while this process does.
+        # The session is needed anyway: its fork template starts with it (if
+        # it did not start with the conftests) and collects while this
+        # process does.
         register_session(config, resolved).fork_early = True
+        return
     else:
         config.pluginmanager.register(SessionOnDemand(config, resolved), ON_DEMAND_NAME)
+    _no_early_template(config)
+
+
+def _no_early_template(config: pytest.Config) -> None:
+    """End a fork template started with the conftests that the session, as
+    configured, does not fork every test from."""
+    early = sys.modules.get("pytest_isolated.parent.early")
+    if early is not None:
+        early.discard(config)
 
 
 class SessionOnDemand:

@@ -729,3 +729,187 @@ def test_exitfirst_stops_before_a_group_forked_ahead(
     )
     result.assert_outcomes(failed=1)
     assert not ran.exists()
+
+
+#: A root conftest that notes, in imports.log, each process that imports it
+#: ("start PID PPID").  pytest's own process then waits (a bounded wait) for a
+#: child of its own to begin the same import, and notes whether one did
+#: ("end PID overlapped" or "end PID alone"); a child does not wait.
+OVERLAP_CONFTEST = """
+import os, time
+from pathlib import Path
+
+LOG = Path(__file__).parent / "imports.log"
+WAIT = float(os.environ.get("IMPORT_WAIT", "30"))
+
+def _notes():
+    return [line.split() for line in LOG.read_text().splitlines()]
+
+def _note(text):
+    with LOG.open("a") as f:
+        f.write(text + "\\n")
+
+_note(f"start {os.getpid()} {os.getppid()}")
+if not any(n[:2] == ["start", str(os.getppid())] for n in _notes()):
+    deadline = time.monotonic() + WAIT
+    def _child_began():
+        return any(n[0] == "start" and n[2] == str(os.getpid()) for n in _notes())
+    while not _child_began() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    _note(f"end {os.getpid()} {'overlapped' if _child_began() else 'alone'}")
+"""
+
+
+def import_notes(path: Path) -> tuple[str, list[list[str]]]:
+    """pytest's process's outcome (overlapped, alone) and the processes its
+    children that imported the root conftest (start PID PPID); ("", []) if
+    no process imported it."""
+    log = path / "imports.log"
+    if not log.exists():
+        return "", []
+    notes = [line.split() for line in log.read_text().splitlines()]
+    (end,) = [n for n in notes if n[0] == "end"]
+    children = [n for n in notes if n[0] == "start" and n[2] == end[1]]
+    return end[2], children
+
+
+@pytest.mark.parametrize(
+    "args", [["--forked"], ["--isolated", "--isolated-start=fork"]]
+)
+def test_the_template_imports_the_root_conftest_while_pytest_does(
+    pytester: pytest.Pytester, args: list[str]
+) -> None:
+    """When every test forks, the template starts before pytest imports its
+    root conftest: the template begins that import while pytest's process is
+    still in it (which waits for that), and the same template serves every
+    fork."""
+    pytester.makeconftest(OVERLAP_CONFTEST)
+    pytester.makepyfile(
+        test_x="""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_forked(n):
+            with open("imports.log", "a") as f:
+                f.write(f"test {os.getppid()}\\n")
+        """
+    )
+    result = pytester.runpytest_subprocess(*args, timeout=RUN_TIMEOUT)
+    result.assert_outcomes(passed=2)
+    outcome, children = import_notes(pytester.path)
+    assert outcome == "overlapped"
+    (template,) = children  # started once, not again at the session's start
+    log = (pytester.path / "imports.log").read_text()
+    assert log.count(f"test {template[1]}\n") == 2
+    assert "PytestIsolatedWarning" not in all_output(result)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--forked", "--collect-only"],
+        ["--forked", "--no-isolation"],
+        ["--isolated", "--isolated-start=prestart"],
+        ["--forked", "-p", "xdist", "-n", "1"],
+    ],
+    ids=["collect-only", "no-isolation", "prestart", "xdist"],
+)
+def test_no_template_starts_early_where_none_forks_every_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """No child of pytest's process imports the root conftest while it does
+    when the session forks no test from a template of its own."""
+    monkeypatch.setenv("IMPORT_WAIT", "3")
+    pytester.makeconftest(OVERLAP_CONFTEST)
+    pytester.makepyfile(test_x="def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess(*args, timeout=RUN_TIMEOUT)
+    assert result.ret == 0, all_output(result)
+    outcome, _ = import_notes(pytester.path)
+    assert outcome == "alone"
+
+
+@pytest.mark.parametrize(
+    ("args", "ret"),
+    [
+        (["--no-such-option"], pytest.ExitCode.USAGE_ERROR),
+        (["--version"], pytest.ExitCode.OK),
+        (["--help"], pytest.ExitCode.OK),
+    ],
+    ids=["bad-option", "version", "help"],
+)
+def test_a_run_that_ends_before_its_session_leaves_no_template(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    ret: pytest.ExitCode,
+) -> None:
+    """pytest's own usage error, ``--version`` and ``--help`` with
+    ``--forked``: no template process is left running, and no folder of
+    ours in the temporary directory."""
+    tmp = pytester.mkdir("tmp")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setenv("IMPORT_WAIT", "10")
+    pytester.makeconftest(OVERLAP_CONFTEST)
+    pytester.makepyfile(test_x="def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess("--forked", *args, timeout=RUN_TIMEOUT)
+    assert result.ret == ret, all_output(result)
+    assert "INTERNALERROR" not in all_output(result)
+    _, children = import_notes(pytester.path)
+    # A usage error comes after the conftests: the template had started.
+    assert len(children) == (1 if ret == pytest.ExitCode.USAGE_ERROR else 0)
+    assert not [child for child in children if alive(int(child[1]))]
+    assert sorted(p.name for p in tmp.iterdir() if "isolated" in p.name) == []
+
+
+def test_a_bad_setting_in_the_ini_file_is_a_usage_error_under_forked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings that cannot be resolved as the conftests load start no
+    template; pytest_configure reports them as ever."""
+    tmp = pytester.mkdir("tmp")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setenv("IMPORT_WAIT", "3")
+    pytester.makeini("[pytest]\nisolated_timeout = soon\n")
+    pytester.makeconftest(OVERLAP_CONFTEST)
+    pytester.makepyfile(test_x="def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess("--forked", timeout=RUN_TIMEOUT)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: isolated_timeout = 'soon' in *"])
+    assert "INTERNALERROR" not in all_output(result)
+    assert import_notes(pytester.path) == ("alone", [])
+    assert sorted(p.name for p in tmp.iterdir() if "isolated" in p.name) == []
+
+
+def test_a_template_told_other_than_the_session_would_tell_it_starts_anew(
+    pytester: pytest.Pytester,
+) -> None:
+    """A conftest adds an argument for every child: the template started as
+    the conftests loaded was not given it, so the session ends that one and
+    forks every test from a template that was."""
+    pytester.makeconftest(
+        OVERLAP_CONFTEST
+        + """
+def pytest_isolated_child_args(config):
+    return ["-o", "console_output_style=classic"]
+"""
+    )
+    pytester.makepyfile(
+        test_x="""
+        import os
+
+        def test_forked(pytestconfig):
+            assert pytestconfig.getini("console_output_style") == "classic"
+            with open("imports.log", "a") as f:
+                f.write(f"test {os.getppid()}\\n")
+        """
+    )
+    result = pytester.runpytest_subprocess("--forked", timeout=RUN_TIMEOUT)
+    result.assert_outcomes(passed=1)
+    outcome, children = import_notes(pytester.path)
+    assert outcome == "overlapped"
+    early, template = children
+    log = (pytester.path / "imports.log").read_text()
+    assert f"test {template[1]}\n" in log
+    assert not alive(int(early[1]))
+    assert "PytestIsolatedWarning" not in all_output(result)

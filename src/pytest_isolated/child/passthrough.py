@@ -29,6 +29,7 @@ import pytest
 
 from pytest_isolated import _compat
 from pytest_isolated.child.capture import Passthrough
+from pytest_isolated.protocol import ChildSpec
 
 Send = Callable[..., None]
 
@@ -87,6 +88,18 @@ def fit_terminal(config: pytest.Config, width: int | None, markup: bool) -> None
         if width:
             writer.fullwidth = width
         writer.hasmarkup = markup
+
+
+def take_terminal_and_junit(config: pytest.Config, spec: ChildSpec, send: Send) -> None:
+    """The parent's terminal width and colours, and its JUnit family, as
+    *spec* says (a fork takes its own spec's: a template started as pytest
+    loaded its conftests did not know them)."""
+    fit_terminal(config, spec.term_width, spec.term_markup)
+    key = _compat.junit_key()
+    if spec.junit_family is not None:
+        config.stash[key] = LogXML(spec.junit_family, send)
+    elif key in config.stash:
+        del config.stash[key]
 
 
 def show_disabled_capture_live(

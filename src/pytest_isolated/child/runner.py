@@ -136,14 +136,10 @@ class ChildPlugin:
         self.dumps.enable()
         self.stdio.take_streams()
         config.pluginmanager.register(self.stdio, STDIO_PLUGIN_NAME)
-        spec = self.spec
-        passthrough.fit_terminal(config, spec.term_width, spec.term_markup)
+        passthrough.take_terminal_and_junit(config, self.spec, self.channel.send)
         passthrough.show_disabled_capture_live(
             config, self.tap, self.stdio.passed_through
         )
-        if spec.junit_family is not None:
-            recorder = passthrough.LogXML(spec.junit_family, self.channel.send)
-            config.stash[_compat.junit_key()] = recorder
         _drop_bookkeeping(config)
         if os.environ.get("PYTEST_XDIST_WORKER"):
             config.pluginmanager.register(passthrough, XDIST_NAME)
@@ -274,6 +270,7 @@ class ChildPlugin:
             handler.setStream(stream).close()  # the handler owns the new one
         _compat.set_basetemp(config, Path(spec.basetemp))
         _compat.set_cache_dir(config, workdir / CACHE_DIR)
+        passthrough.take_terminal_and_junit(config, self.spec, self.channel.send)
         self.channel.send(EV_STARTED, pid=os.getpid())
 
 

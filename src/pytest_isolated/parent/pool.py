@@ -16,10 +16,13 @@ import contextlib
 import queue
 import sys
 import time
+from typing import Any
 
 import pytest
 
 from pytest_isolated import warning_types
+from pytest_isolated.parent.early import EarlyTemplate
+from pytest_isolated.parent.early import take as take_early_template
 from pytest_isolated.parent.events import Exited, Inbox, Message
 from pytest_isolated.parent.forks import ForkedHandle, ForkTemplate, template_limit
 from pytest_isolated.parent.grouping import Group
@@ -83,11 +86,15 @@ class Pool:
 
     def start_template_early(self) -> None:
         """Start the fork template before the collection: every test will be
-        forked, and the template collects what the command line names while
-        this process collects the same.  Its collection's deadline is the
-        session's time limit (a marker's is not known yet)."""
+        forked, and the template collects what the command line names
+        while this process collects the same (if it started as pytest
+        loaded its conftests, it is taken over).  Its collection's deadline
+        is the session's time limit (a marker's is not known yet)."""
         self.specs.collection_starts()
-        self._start_template([], [self.settings.timeout.value], whole=True)
+        limits = [self.settings.timeout.value]
+        early = take_early_template(self.config)
+        if early is None or not _take_over(self, early, limits):
+            self._start_template([], limits, whole=True)
 
     def start_template(self, groups: list[Group[pytest.Item]]) -> None:
         """Start the fork template now: it collects while the session runs
@@ -105,14 +112,7 @@ class Pool:
         self, items: list[pytest.Item], limits: list[float | None], whole: bool = False
     ) -> None:
         child = self._spawn()
-        spec = self.specs.make(
-            child,
-            items,
-            basetemp="isolated-template",
-            timeout=template_limit(limits),
-            template=True,
-            whole=whole,
-        )
+        spec = self.specs.make(child, items, **_template(limits, whole))
         self.template = ForkTemplate(child, spec)
 
     def prepare(
@@ -240,6 +240,32 @@ class Pool:
         self.specs.cleanup()
         self.watchdog.stop()
         self.reaper.stop_adopting()
+
+
+def _take_over(pool: Pool, early: EarlyTemplate, limits: list[float | None]) -> bool:
+    """Make the template started early *pool*'s; True if it can serve the
+    session, else it is ended (told other than the session would tell it)."""
+    # Nothing was started yet: its inbox and watchdog become the pool's.
+    pool.inbox, pool.watchdog = early.inbox, early.watchdog
+    pool.reaper.adopt_orphans()
+    pool.children_started += 1
+    if early.matches(pool.specs.make(early.child, [], **_template(limits, True))):
+        pool.template = early.template
+        return True
+    early.child.kill()
+    pool.reaper.put_away(early.child)
+    return False
+
+
+def _template(limits: list[float | None], whole: bool) -> dict[str, Any]:
+    """The template's part of its spec (:meth:`Specs.make`)."""
+    timeout = template_limit(limits)
+    return {
+        "basetemp": "isolated-template",
+        "timeout": timeout,
+        "template": True,
+        "whole": whole,
+    }
 
 
 def _reap_for(pool: Pool, seconds: float) -> None:

@@ -82,9 +82,41 @@ class Specs:
     ) -> ChildSpec:
         """What *child* needs to run *items* as the parent would have; with
         *wait_for_turn*, each test when the parent says (``ChildHandle.grant``)."""
-        config = self.config
         base = self._base_temp() / basetemp
-        extra = self._extra_args(child, base)
+        return self.build(
+            child,
+            items,
+            base,
+            self._extra_args(child, base),
+            _terminal_and_junit(self.config),
+            timeout=timeout,
+            template=template,
+            whole=whole,
+            group=group,
+            mem_limit=mem_limit,
+            cpu_limit=cpu_limit,
+            wait_for_turn=wait_for_turn,
+        )
+
+    def build(
+        self,
+        child: ChildHandle,
+        items: list[pytest.Item],
+        base: Path,
+        extra: list[str],
+        terminal_and_junit: dict[str, Any],
+        *,
+        timeout: float | None,
+        template: bool = False,
+        whole: bool = False,
+        group: str = "",
+        mem_limit: float | None = None,
+        cpu_limit: float | None = None,
+        wait_for_turn: bool = False,
+    ) -> ChildSpec:
+        """The spec of *child*, with its basetemp *base* and the *extra*
+        arguments it gets on top of the parent's command line."""
+        config = self.config
         margin = 0.0 if timeout is None else min(1.0, max(0.05, timeout / 10))
         env = {**self.environment(), tree.COOKIE: child.cookie}
         return ChildSpec(
@@ -112,7 +144,7 @@ class Specs:
             events_path=str(child.events_path)
             if isinstance(child, ForkedHandle)
             else None,
-            **_terminal_and_junit(config),
+            **terminal_and_junit,
         )
 
     def _startup_environment(self, env: dict[str, str]) -> dict[str, str] | None:
@@ -170,16 +202,13 @@ class Specs:
         extra = [f"--basetemp={base}"]
         if config.getoption("capture", None) is not None:
             extra.append("--capture=no")
-        if config.pluginmanager.has_plugin("cacheprovider"):
-            extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
-        if _compat.log_file_handler(config) is not None and (
-            config.getoption("log_file", None) or config.getini("log_file")
-        ):
-            # The child never opens the session's log file: the parent writes
-            # what the child logged there (LogLines).
-            extra.append(f"--log-file={child.workdir / LOG_FILE}")
-        if config.getoption("debug", None):
-            extra.append(f"--debug={child.workdir / 'pytestdebug.log'}")
+        extra += own_outputs(
+            config,
+            child,
+            log_file=_compat.log_file_handler(config) is not None
+            and bool(config.getoption("log_file", None) or config.getini("log_file")),
+            debug=bool(config.getoption("debug", None)),
+        )
         for more in config.hook.pytest_isolated_child_args(config=config):
             extra += more
         return extra
@@ -203,6 +232,24 @@ class Specs:
     def cleanup(self) -> None:
         if self._own_basetemp is not None:
             shutil.rmtree(self._own_basetemp, ignore_errors=True)
+
+
+def own_outputs(
+    config: pytest.Config, child: ChildHandle, *, log_file: bool, debug: bool
+) -> list[str]:
+    """The arguments that give *child* a cache folder, a log file
+    (*log_file*: the session writes one) and a debug file (*debug*) of its
+    own, in its work folder."""
+    extra = []
+    if config.pluginmanager.has_plugin("cacheprovider"):
+        extra += ["-o", f"cache_dir={child.workdir / CACHE_DIR}"]
+    if log_file:
+        # The child never opens the session's log file: the parent writes
+        # what the child logged there (LogLines).
+        extra.append(f"--log-file={child.workdir / LOG_FILE}")
+    if debug:
+        extra.append(f"--debug={child.workdir / 'pytestdebug.log'}")
+    return extra
 
 
 def _terminal_and_junit(config: pytest.Config) -> dict[str, Any]:
