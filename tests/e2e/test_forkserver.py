@@ -774,7 +774,13 @@ def import_notes(path: Path) -> tuple[str, list[list[str]]]:
 
 
 @pytest.mark.parametrize(
-    "args", [["--forked"], ["--isolated", "--isolated-start=fork"]]
+    "args",
+    [
+        ["--forked"],
+        ["--isolated", "--isolated-start=fork"],
+        ["--forked", "-p", "randomly", "--randomly-seed=5"],
+    ],
+    ids=["forked", "isolated-fork", "randomly-seed-given"],
 )
 def test_the_template_imports_the_root_conftest_while_pytest_does(
     pytester: pytest.Pytester, args: list[str]
@@ -812,14 +818,16 @@ def test_the_template_imports_the_root_conftest_while_pytest_does(
         ["--forked", "--no-isolation"],
         ["--isolated", "--isolated-start=prestart"],
         ["--forked", "-p", "xdist", "-n", "1"],
+        ["--forked", "-p", "randomly"],
     ],
-    ids=["collect-only", "no-isolation", "prestart", "xdist"],
+    ids=["collect-only", "no-isolation", "prestart", "xdist", "randomly-seed-drawn"],
 )
 def test_no_template_starts_early_where_none_forks_every_test(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
     """No child of pytest's process imports the root conftest while it does
-    when the session forks no test from a template of its own."""
+    when the session forks no test from a template of its own, or when
+    pytest-randomly draws the seed the template must be given at configure."""
     monkeypatch.setenv("IMPORT_WAIT", "3")
     pytester.makeconftest(OVERLAP_CONFTEST)
     pytester.makepyfile(test_x="def test_a():\n    pass\n")

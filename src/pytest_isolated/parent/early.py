@@ -14,8 +14,10 @@ cache, log file and debug file; every fork gets its own from its spec, and
 never opens the session's outputs).  The session takes the template over at
 its start (:meth:`~pytest_isolated.parent.pool.Pool.start_template_early`),
 once it knows what it would have told the template then: if that differs (a
-plugin adds arguments for children, such as pytest-randomly's seed), the
-early template is ended and a new one started, as without this head start.
+conftest or plugin adds arguments for children), the early template is
+ended and a new one started, as without this head start.  Under
+pytest-randomly none starts early unless the command line gives the seed
+(its default seed is drawn in its ``pytest_configure``).
 Until then, whatever ends pytest first (a usage error, ``--markers``) ends
 the template too, and removes its folder.
 """
@@ -31,6 +33,7 @@ from typing import Any, cast
 import pytest
 
 from pytest_isolated import _compat, settings
+from pytest_isolated.adapters import randomly
 from pytest_isolated.parent.events import Inbox
 from pytest_isolated.parent.forks import ForkTemplate, template_limit
 from pytest_isolated.parent.spawned import SpawnedHandle
@@ -87,6 +90,9 @@ def start(config: pytest.Config) -> None:
     if resolved is None:
         return
     known = _compat.known_options(config)
+    seed = randomly.early_child_args(config, known)
+    if seed is None:  # known at configure: the template would start anew
+        return
     capture = getattr(known, "capture", "no") != "no"
     inbox: Inbox = queue.Queue()
     watchdog = Watchdog()
@@ -101,7 +107,7 @@ def start(config: pytest.Config) -> None:
     )
     try:
         limit = template_limit([resolved.timeout.value])
-        spec = _early_spec(config, specs, child, limit, known)
+        spec = _early_spec(config, specs, child, limit, known, seed)
         template = ForkTemplate(child, spec)
     except BaseException:
         child.kill()
@@ -133,12 +139,13 @@ def _early_spec(
     child: SpawnedHandle,
     timeout: float,
     known: argparse.Namespace,
+    more: list[str],
 ) -> ChildSpec:
     """The template's spec from what the command line says (*known*, the
     options known now) and the ini file: the extra arguments the session
-    would give it (:meth:`Specs.make`), but a basetemp of its own (each fork
-    gets one from its spec); each fork's spec gives it the terminal and JUnit
-    family."""
+    would give it (:meth:`Specs.make`, with *more* for plugins), but a
+    basetemp of its own (each fork gets one from its spec); each fork's spec
+    gives it the terminal and JUnit family."""
     base = child.workdir / "basetemp"
     extra = [f"--basetemp={base}"]
     if getattr(known, "capture", None) is not None:
@@ -150,6 +157,7 @@ def _early_spec(
         log_file=config.pluginmanager.has_plugin("logging") and bool(log_file),
         debug=bool(getattr(known, "debug", None)),
     )
+    extra += more
     return specs.build(
         child, [], base, extra, {}, timeout=timeout, template=True, whole=True
     )
