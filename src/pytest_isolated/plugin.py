@@ -57,10 +57,12 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
 
 
 def _may_fork_all(early_config: pytest.Config) -> bool:
-    """Whether the command line asks to isolate every test (a first look,
-    before anything of the parent side is imported)."""
+    """Whether the command line asks to isolate every test, in pytest's own
+    process (a first look, before anything of the parent side is imported)."""
     from pytest_isolated import _compat
 
+    if early_config.pluginmanager.has_plugin(CHILD_PLUGIN_NAME):
+        return False
     known = _compat.known_options(early_config)
     return bool(
         (getattr(known, "isolated", False) or getattr(known, "forked", False))

@@ -792,13 +792,15 @@ def test_the_template_imports_the_root_conftest_while_pytest_does(
     pytester.makeconftest(OVERLAP_CONFTEST)
     pytester.makepyfile(
         test_x="""
-        import os
+        import os, sys
         import pytest
 
         @pytest.mark.parametrize("n", [1, 2])
         def test_forked(n):
             with open("imports.log", "a") as f:
                 f.write(f"test {os.getppid()}\\n")
+            # The template is a child: nothing of the parent side in it.
+            assert not [m for m in sys.modules if m.startswith("pytest_isolated.parent")]
         """
     )
     result = pytester.runpytest_subprocess(*args, timeout=RUN_TIMEOUT)

@@ -71,7 +71,7 @@ class EarlyTemplate:
         extra arguments, paths, limits and outputs.  Its basetemp is its
         own; its environment is the one pytest started with either way; a
         fork takes the terminal and JUnit family of its own spec."""
-        return _comparable(self.spec) == _comparable(spec)
+        return same_start(self.spec, spec)
 
     def end(self) -> None:
         """End the template and remove its folder (it was not needed)."""
@@ -219,6 +219,12 @@ class _KnownConfig:
 
     def issue_config_time_warning(self, warning: Warning, stacklevel: int) -> None:
         """Issued when ``pytest_configure`` resolves the settings."""
+
+
+def same_start(early: ChildSpec, late: ChildSpec) -> bool:
+    """Whether a template started with *early* is as good as one started
+    with *late*, the spec the session writes for the same child."""
+    return _comparable(early) == _comparable(late)
 
 
 def _comparable(spec: ChildSpec) -> ChildSpec:
