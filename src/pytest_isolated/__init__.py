@@ -35,7 +35,7 @@ def in_child(config: pytest.Config) -> str | None:
     pytest's own process for its tests), ``""`` in a fork template (which
     runs no test; each of its forks then answers with its group).
     """
-    from pytest_isolated.protocol import CHILD_PLUGIN_NAME
+    from pytest_isolated.roles import CHILD_PLUGIN_NAME
 
     plugin: Any = config.pluginmanager.get_plugin(CHILD_PLUGIN_NAME)
     return None if plugin is None else str(plugin.spec.group)

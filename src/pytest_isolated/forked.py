@@ -45,7 +45,7 @@ import types
 
 import pytest
 
-from pytest_isolated.protocol import CHILD_PLUGIN_NAME
+from pytest_isolated.roles import CHILD_PLUGIN_NAME
 from pytest_isolated.warning_types import ForkedShadowedWarning
 
 __all__ = ["ForkedShadowedWarning"]

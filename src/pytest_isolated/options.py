@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from pytest_isolated.platform.resources import format_bytes, parse_cpu, parse_memory
+from pytest_isolated.platform.units import format_bytes, parse_cpu, parse_memory
 from pytest_isolated.warning_types import IsolatedDeprecationWarning
 
 DEFAULT_TIMEOUT = 300.0

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_isolated import forked, hookspecs, options, settings
-from pytest_isolated.protocol import CHILD_PLUGIN_NAME, xdist_worker
+from pytest_isolated.roles import CHILD_PLUGIN_NAME, xdist_worker
 from pytest_isolated.settings import STARTUP_PATH, STARTUP_PROCESS
 
 if TYPE_CHECKING:

@@ -26,9 +26,6 @@ PROTOCOL_VERSION = 2
 
 _TUPLE_TAG = "__tuple__"
 
-#: The name the child plugin is registered under in the child's pytest.
-CHILD_PLUGIN_NAME = "pytest-isolated-child"
-
 # The event names the child sends, in the order a healthy child sends them.
 EV_STARTED = "started"  # interpreter up, spec read
 EV_COLLECTED = "collected"  # the group's items are collected; fields: missing, baseline
@@ -201,16 +198,6 @@ class ChildSpec:
 #: running, killed (``["pid 123: sleep 60", ...]``): the session's summary
 #: reads it, under pytest-xdist on the controller too (it crosses the wire).
 LEAKED_ATTRIBUTE = "isolated_leaked"
-
-
-def xdist_worker() -> str | None:
-    """The pytest-xdist worker (``gw0``, ...) this process is, or whose
-    subprocess it is; None outside xdist's workers.
-
-    xdist names each worker in its environment, which a child inherits: the
-    one answer on both sides of the process boundary.
-    """
-    return os.environ.get("PYTEST_XDIST_WORKER") or None
 
 
 # File names inside a child's workdir, shared by both sides.

@@ -27,7 +27,7 @@ from pytest_isolated.options import (
     parse_seconds,
     usable_cores,
 )
-from pytest_isolated.platform.resources import format_bytes, parse_cpu, parse_memory
+from pytest_isolated.platform.units import format_bytes, parse_cpu, parse_memory
 from pytest_isolated.warning_types import IsolatedDeprecationWarning
 
 if TYPE_CHECKING:

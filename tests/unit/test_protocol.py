@@ -552,12 +552,3 @@ def test_an_unknown_nested_category_prints_like_the_original() -> None:
     assert category.__name__ == "NestedWarning"
     assert category.__qualname__ == "Outer.NestedWarning"
     assert category.__module__ == "test_not_imported_here"
-
-
-def test_the_xdist_worker_is_named_by_its_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
-    assert protocol.xdist_worker() is None
-    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
-    assert protocol.xdist_worker() == "gw3"

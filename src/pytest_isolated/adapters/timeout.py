@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.protocol import CHILD_PLUGIN_NAME, EV_PLUGIN_TIMEOUT
+from pytest_isolated.protocol import EV_PLUGIN_TIMEOUT
+from pytest_isolated.roles import CHILD_PLUGIN_NAME
 from pytest_isolated.settings import Settings, request_of
 
 

@@ -50,7 +50,7 @@ from pytest_isolated.parent.grouprun import Incident
 from pytest_isolated.parent.lost import Cause
 from pytest_isolated.parent.usage import UsageLedger
 from pytest_isolated.platform.resources import Usage
-from pytest_isolated.protocol import xdist_worker
+from pytest_isolated.roles import xdist_worker
 from pytest_isolated.settings import Settings, request_of
 
 PLUGIN_NAME = "pytest-isolated-xdist"

@@ -41,7 +41,6 @@ from pytest_isolated.platform.resources import (
 )
 from pytest_isolated.protocol import (
     CACHE_DIR,
-    CHILD_PLUGIN_NAME,
     EV_COLLECTED,
     EV_LOGFINISH,
     EV_STARTED,
@@ -49,6 +48,7 @@ from pytest_isolated.protocol import (
     LOG_FILE,
     ChildSpec,
 )
+from pytest_isolated.roles import CHILD_PLUGIN_NAME
 
 #: Options that would make the child write the parent's session outputs, run
 #: tests elsewhere, stop early or wait for a debugger; set as shown in the child.

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from pytest_isolated import _compat
-from pytest_isolated.protocol import CHILD_PLUGIN_NAME, EV_OUTPUT
+from pytest_isolated.protocol import EV_OUTPUT
+from pytest_isolated.roles import CHILD_PLUGIN_NAME
 
 PLUGIN_NAME = "pytest-isolated-sessiondata"
 

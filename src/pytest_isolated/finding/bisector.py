@@ -46,7 +46,7 @@ from pytest_isolated.finding.ddmin import (
 )
 from pytest_isolated.finding.verdicts import describe, summary
 from pytest_isolated.parent.grouping import Group, plan_groups
-from pytest_isolated.protocol import xdist_worker
+from pytest_isolated.roles import xdist_worker
 from pytest_isolated.settings import STARTUP_PROCESS, Settings, request_of
 
 if TYPE_CHECKING:

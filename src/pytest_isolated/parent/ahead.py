@@ -19,7 +19,7 @@ import pytest
 
 from pytest_isolated.parent.grouping import Group
 from pytest_isolated.parent.grouprun import GroupRun
-from pytest_isolated.protocol import xdist_worker
+from pytest_isolated.roles import xdist_worker
 from pytest_isolated.settings import start_method
 
 if TYPE_CHECKING:

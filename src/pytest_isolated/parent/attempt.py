@@ -31,7 +31,8 @@ from pytest_isolated.parent.lost import (
 from pytest_isolated.parent.outcome import Action, LogLines, Outcome, RecordedWarning
 from pytest_isolated.parent.turns import Turns
 from pytest_isolated.platform import tree
-from pytest_isolated.platform.resources import Usage, format_bytes, oom_kills
+from pytest_isolated.platform.resources import Usage, oom_kills
+from pytest_isolated.platform.units import format_bytes
 from pytest_isolated.protocol import (
     CRASH_FILE,
     LEAKED_ATTRIBUTE,

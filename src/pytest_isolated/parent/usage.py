@@ -26,12 +26,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_isolated import options
-from pytest_isolated.platform.resources import (
-    MIB,
-    Usage,
-    format_bytes,
-    memory_available,
-)
+from pytest_isolated.platform.resources import Usage, memory_available
+from pytest_isolated.platform.units import MIB, format_bytes
 from pytest_isolated.platform.winjob import ERROR_NOT_ENOUGH_QUOTA
 
 if TYPE_CHECKING:

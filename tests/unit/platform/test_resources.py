@@ -1,5 +1,5 @@
-"""Unit tests of the memory and CPU values, how a group's limits combine, and
-the words for a death that resources explain."""
+"""Unit tests of what a group used, how a group's limits combine, and the
+words for a death that resources explain."""
 
 from __future__ import annotations
 
@@ -11,81 +11,11 @@ import pytest
 from pytest_isolated.parent import usage
 from pytest_isolated.parent.grouping import Group, plan_groups
 from pytest_isolated.platform import resources
-from pytest_isolated.platform.resources import (
-    MIB,
-    Usage,
-    format_bytes,
-    parse_cpu,
-    parse_memory,
-)
+from pytest_isolated.platform.resources import Usage
+from pytest_isolated.platform.units import MIB
 from pytest_isolated.settings import NO_LIMIT, Limit, Request
 
 GIB = 1024 * MIB
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (1024, 1024),
-        (1.5, 1),
-        ("512M", 512 * MIB),
-        ("512MB", 512 * MIB),
-        ("512 MiB", 512 * MIB),
-        ("2G", 2 * GIB),
-        ("1.5GiB", int(1.5 * GIB)),
-        ("1.5gib", int(1.5 * GIB)),
-        (" 64k ", 64 * 1024),
-        ("1T", 1024 * GIB),
-        ("100", 100),
-        ("100b", 100),
-        (".5G", GIB // 2),
-        (0, None),
-        ("0", None),
-        ("0M", None),
-    ],
-)
-def test_parse_memory_accepts_sizes_with_binary_units(
-    value: object, expected: int | None
-) -> None:
-    assert parse_memory(value) == expected
-
-
-@pytest.mark.parametrize(
-    "value", ["lots", "", "12Q", "-1M", "1e3M", "M", "1.2.3G", True, None, [1], -5]
-)
-def test_parse_memory_rejects_everything_else_naming_the_value(value: object) -> None:
-    with pytest.raises(ValueError, match="expected a size such as 512M") as excinfo:
-        parse_memory(value)
-    assert repr(value) in str(excinfo.value)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(10, 10.0), ("2.5", 2.5), (" 1 ", 1.0), (0, None), ("0", None)],
-)
-def test_parse_cpu(value: object, expected: float | None) -> None:
-    assert parse_cpu(value) == expected
-
-
-@pytest.mark.parametrize("value", ["soon", "nan", "inf", -1, "-2", True, None])
-def test_parse_cpu_rejects_bad_values(value: object) -> None:
-    with pytest.raises(ValueError, match="CPU seconds") as excinfo:
-        parse_cpu(value)
-    assert repr(value) in str(excinfo.value)
-
-
-@pytest.mark.parametrize(
-    ("size", "shown"),
-    [
-        (512 * MIB, "512 MiB"),
-        (int(3.1 * GIB), "3.1 GiB"),
-        (GIB, "1.0 GiB"),
-        (1536, "2 KiB"),
-        (0, "0 KiB"),
-    ],
-)
-def test_format_bytes(size: int, shown: str) -> None:
-    assert format_bytes(size) == shown
 
 
 def test_usage_round_trips_and_rejects_what_is_not_a_usage() -> None:
