@@ -39,7 +39,8 @@ from pytest_isolated.parent.forks import ForkTemplate, template_limit
 from pytest_isolated.parent.spawned import SpawnedHandle
 from pytest_isolated.parent.specs import Specs, own_outputs
 from pytest_isolated.parent.watchdog import Watchdog
-from pytest_isolated.protocol import CHILD_PLUGIN_NAME, ChildSpec, xdist_worker
+from pytest_isolated.protocol import ChildSpec
+from pytest_isolated.roles import CHILD_PLUGIN_NAME, xdist_worker
 
 #: Options after which pytest runs no session, or no test: no template then.
 NO_SESSION = (
