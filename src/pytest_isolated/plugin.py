@@ -170,6 +170,10 @@ def _xdist_in_use(config: pytest.Config) -> bool:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.pluginmanager.has_plugin(CHILD_PLUGIN_NAME):
+        # A child's process ends with its session: nothing to tidy for a
+        # later session, and pluggy's unregistering costs every fork.
+        return
     # Each module below is loaded only if configure registered something of it.
     for name in (
         "adapters.integrations",
