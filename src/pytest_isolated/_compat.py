@@ -261,7 +261,8 @@ def run_atexit() -> None:
 
 
 def environ_copy() -> dict[Any, Any]:
-    """A copy of the process environment for ``--isolated-check-state``:
+    """A copy of the process environment to compare with another
+    (``--isolated-check-state``, a fork made ahead of its turn):
     ``os.environ``'s own dict (private), a hundred times faster to copy than
     decoding every variable through the mapping."""
     import os

@@ -13,7 +13,7 @@ group gets a fork of that moment.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -33,7 +33,7 @@ class Ahead:
         self.session = session
         #: The groups forked ahead, and the environment and working directory
         #: their spec gave them.
-        self.prepared: dict[int, tuple[dict[str, str], str]] = {}
+        self.prepared: dict[int, tuple[dict[Any, Any], str]] = {}
         # In a pytest-xdist worker the run order is not the collection order:
         # it is the order of the tests the controller has handed the worker.
         self.in_worker = xdist_worker() is not None

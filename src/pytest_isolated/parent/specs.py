@@ -164,11 +164,12 @@ class Specs:
                 startup[name] = value
         return startup
 
-    def start_state(self) -> tuple[dict[str, str], str]:
-        """The environment and working directory a child started now gets."""
+    def start_state(self) -> tuple[dict[Any, Any], str]:
+        """The environment and working directory a child started now gets,
+        to compare with a later moment's."""
         if self.start is not None:
             return self.start.env, self.start.cwd
-        return dict(os.environ), os.getcwd()
+        return _compat.environ_copy(), os.getcwd()
 
     def environment(self) -> dict[str, str]:
         """The environment a child runs its tests with."""
