@@ -294,6 +294,17 @@ def asyncio_policy_and_loop() -> tuple[object | None, object | None]:
     return policy, loop
 
 
+def default_plugin_modules(config: pytest.Config) -> list[str]:
+    """The modules of pytest's default plugins that a pytest started with
+    *config*'s command line imports before anything of the user's: all but
+    those its ``-p no:NAME`` blocks.  The list of default plugins is
+    private (``_pytest.config.default_plugins``)."""
+    from _pytest.config import default_plugins
+
+    blocked = config.pluginmanager.is_blocked
+    return [f"_pytest.{name}" for name in default_plugins if not blocked(name)]
+
+
 def junit_key() -> Any:
     """The stash key under which pytest's JUnit writer lives; the
     ``record_xml_attribute`` and ``record_testsuite_property`` fixtures look

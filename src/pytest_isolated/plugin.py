@@ -11,6 +11,10 @@ child plugin is in charge, and this module only adds the child's adapters.
 Loaded by every pytest run, and in every child: it imports only what both
 need; the finders in ``pytest_configure`` when asked for, and the parent
 side only when a selected test is isolated (or under pytest-xdist).
+
+PYTEST_DONT_REWRITE: a child imports this module before its pytest starts
+(under ``-p pytest_isolated.plugin`` assertion rewriting would then warn that
+it cannot rewrite it), and it has no assertion to rewrite.
 """
 
 from __future__ import annotations

@@ -148,6 +148,30 @@ def test_tempfile_s_directory_is_resolved_before_a_test(
     assert seen_in_both(pytester, passed=1) == ["SEEN: True"]
 
 
+PLUGIN_MODULES = """
+import sys
+import pytest
+
+@pytest.mark.isolated
+def test_modules():
+    print("SEEN:", [m in sys.modules for m in ("_pytest.junitxml", "_pytest.pastebin")])
+"""
+
+
+@pytest.mark.parametrize("blocked", [(), ("-p", "no:junitxml")])
+def test_a_child_imports_the_plugins_that_its_command_line_loads(
+    pytester: pytest.Pytester, every_start_method: str, blocked: tuple[str, ...]
+) -> None:
+    """A child imports pytest's plugins as it starts, before its group is
+    known (a pre-started one while it waits), but not those ``-p no:NAME``
+    blocks: the tests see the modules a pytest of their command line has."""
+    pytester.makepyfile(test_plugin_modules=PLUGIN_MODULES)
+    plain, isolated = both(pytester, "-rP", *blocked)
+    plain.assert_outcomes(passed=1)
+    isolated.assert_outcomes(passed=1)
+    assert seen(isolated) == seen(plain) == [f"SEEN: [{not blocked}, True]"]
+
+
 STDIN = """
 import os, sys
 import pytest

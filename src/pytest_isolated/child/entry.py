@@ -1,7 +1,9 @@
 """Child side: the entry point of every child interpreter, both halves of it.
 
 The parent starts a child with :func:`command`, ``python -c <program> CHANNEL
-WORKDIR``, and the program calls :func:`main` here.  It reads a
+WORKDIR [MODULE...]``, and the program calls :func:`main` here.  It imports
+what its pytest will import before anything of the user's (so that a
+pre-started interpreter does it while it waits), reads a
 :class:`~pytest_isolated.protocol.ChildSpec` from stdin, takes the import
 path and ``sys.argv`` of the parent, becomes the group's child
 (:func:`~pytest_isolated.child.process.become_child`), points the crash and
@@ -15,9 +17,12 @@ Nothing of the parent side is loaded in a child.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -37,8 +42,18 @@ from pytest_isolated.protocol import (
     ChildSpec,
 )
 
+#: Modules of ours that every child's pytest imports: the plugin (through its
+#: entry point or ``-p``) and what its ``pytest_configure`` imports in a child.
+PLUGIN_MODULES = (
+    "pytest_isolated.plugin",
+    "pytest_isolated.adapters.integrations",
+    "pytest_isolated.child.sessiondata",
+)
 
-def command(path0: str, channel: str, workdir: Path) -> list[str]:
+
+def command(
+    path0: str, channel: str, workdir: Path, preload: Sequence[str] = ()
+) -> list[str]:
     """The parent's half: the command line that starts a child interpreter.
 
     The ``-c`` program gives the child the parent's ``sys.path[0]`` before
@@ -48,7 +63,9 @@ def command(path0: str, channel: str, workdir: Path) -> list[str]:
     first on the child's ``PYTHONPATH``), from a path entry that is then
     removed.  Its arguments are read by :func:`main`: *channel* names the
     event pipe (:func:`~pytest_isolated.child.channel.open_channel`),
-    *workdir* the child's work folder.
+    *workdir* the child's work folder, *preload* the modules of pytest's own
+    plugins that the child's pytest imports before it imports anything of
+    the user's (those the command line does not block).
     """
     package_parent = str(Path(__file__).resolve().parents[2])
     program = (
@@ -63,15 +80,17 @@ def command(path0: str, channel: str, workdir: Path) -> list[str]:
         program,
         channel,
         str(workdir),
+        *preload,
     ]
 
 
 def main() -> int:
     """The child's half: ``sys.argv[1]`` names the event channel, ``[2]`` the
-    work folder (see :func:`command`)."""
+    work folder, the rest the modules to import ahead (see :func:`command`)."""
     channel = Channel(open_channel(sys.argv[1]))
     workdir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(os.devnull)
     process.remember_parent()
+    _import_ahead([*sys.argv[3:], *PLUGIN_MODULES])
     # Read past Python's buffer: what follows the spec (the parent's first
     # ``go``) is the turns' own.
     line, rest = _read_line(0)
@@ -139,6 +158,16 @@ def _run_pytest(
     flush_std_streams()
     plugin.channel.send(EV_FINISHED, exitstatus=exitstatus)
     return exitstatus, plugin.spec.events_path is not None
+
+
+def _import_ahead(names: list[str]) -> None:
+    """Import what this child's pytest imports anyway before it imports
+    anything of the user's (neither reads the environment or the working
+    directory as it is imported): a pre-started interpreter does it while
+    it waits for its spec, off the group's critical path."""
+    for name in names:
+        with contextlib.suppress(ImportError):  # its pytest says why, if it must
+            importlib.import_module(name)
 
 
 def _read_line(fd: int) -> tuple[bytes, bytes]:

@@ -175,6 +175,7 @@ class Pool:
             self.specs.environment(),
             self.specs.path0,
             tee=self.tee,
+            preload=self.specs.preload,
         )
 
     def _take_prestarted(self) -> SpawnedHandle | None:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import IO, Any
 
 from pytest_isolated import _compat
@@ -43,10 +44,11 @@ class SpawnedHandle(ChildHandle):
 
     The interpreter starts and imports pytest as soon as the object is made;
     it then waits for its :class:`ChildSpec` on stdin (:meth:`start`), so it can
-    be started ahead of time.  Everything it reports is put on *inbox*, shared
-    by all children, as ``(handle, message)``.  With *tee* (``-s``, POSIX), its
-    stdout and stderr are pipes that the event reader passes on
-    (:class:`~pytest_isolated.parent.tee.OutputTee`).
+    be started ahead of time; meanwhile it imports *preload* (the modules of
+    pytest's plugins that its pytest will import).  Everything it reports is
+    put on *inbox*, shared by all children, as ``(handle, message)``.  With
+    *tee* (``-s``, POSIX), its stdout and stderr are pipes that the event
+    reader passes on (:class:`~pytest_isolated.parent.tee.OutputTee`).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class SpawnedHandle(ChildHandle):
         path0: str,
         *,
         tee: bool = False,
+        preload: Sequence[str] = (),
     ) -> None:
         super().__init__(inbox, watchdog, capture)
         self.env = env
@@ -66,7 +69,7 @@ class SpawnedHandle(ChildHandle):
         popen_kwargs, channel = _inherit(write_fd)
         try:
             self.proc = subprocess.Popen(
-                entry.command(path0, channel, self.workdir),
+                entry.command(path0, channel, self.workdir, preload),
                 stdin=subprocess.PIPE,
                 stdout=outputs[0] if outputs else None,
                 stderr=outputs[1] if outputs else None,

@@ -53,6 +53,8 @@ class Specs:
         added = {str(path) for path in config.getini("pythonpath")}
         #: The child's ``sys.path[0]``.
         self.path0 = next((p for p in self.startup_path if p not in added), "")
+        #: What a child imports as it starts, before its spec comes (entry.py).
+        self.preload = _compat.default_plugin_modules(config)
         self._own_basetemp: Path | None = None
 
     def collection_starts(self) -> None:

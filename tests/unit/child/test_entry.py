@@ -20,6 +20,20 @@ def test_command_passes_the_channel_and_the_work_folder_last(tmp_path: Path) -> 
     assert "from pytest_isolated.child.entry import main" in program
 
 
+def test_command_ends_with_the_modules_to_import_ahead(tmp_path: Path) -> None:
+    argv = entry.command("/some/path0", "fd:9", tmp_path, ["_pytest.junitxml"])
+    assert argv[-3:] == ["fd:9", str(tmp_path), "_pytest.junitxml"]
+
+
+def test_import_ahead_imports_what_it_can(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module that cannot be imported is left to the child's pytest, which
+    says why if it needs it."""
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    entry._import_ahead(["pytest_isolated_no_such_module", "colorsys"])
+    assert "colorsys" in sys.modules
+    assert "pytest_isolated_no_such_module" not in sys.modules
+
+
 def test_the_program_imports_this_very_copy_of_the_package(tmp_path: Path) -> None:
     """The folder above the package comes first while the package is
     imported, then leaves the path again."""
