@@ -105,6 +105,7 @@ def start(config: pytest.Config) -> None:
         specs.environment(),
         specs.path0,
         tee=not capture and sys.platform != "win32",
+        preload=specs.preload,
     )
     try:
         limit = template_limit([resolved.timeout.value])
