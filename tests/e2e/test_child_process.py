@@ -154,11 +154,11 @@ import pytest
 
 @pytest.mark.isolated
 def test_modules():
-    print("SEEN:", [m in sys.modules for m in ("_pytest.junitxml", "_pytest.pastebin")])
+    print("SEEN:", [m in sys.modules for m in ("_pytest.pastebin", "_pytest.setuponly")])
 """
 
 
-@pytest.mark.parametrize("blocked", [(), ("-p", "no:junitxml")])
+@pytest.mark.parametrize("blocked", [(), ("-p", "no:pastebin")])
 def test_a_child_imports_the_plugins_that_its_command_line_loads(
     pytester: pytest.Pytester, every_start_method: str, blocked: tuple[str, ...]
 ) -> None:
