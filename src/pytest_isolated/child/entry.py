@@ -50,6 +50,10 @@ PLUGIN_MODULES = (
     "pytest_isolated.child.sessiondata",
 )
 
+#: What this module's own steps import once the spec has come: ``ctypes``
+#: for ``prctl()`` (Linux, ``platform/tree.py``).
+_OWN_LIBRARIES = ("ctypes",) if sys.platform.startswith("linux") else ()
+
 
 def command(
     path0: str, channel: str, workdir: Path, preload: Sequence[str] = ()
@@ -90,7 +94,7 @@ def main() -> int:
     channel = Channel(open_channel(sys.argv[1]))
     workdir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(os.devnull)
     process.remember_parent()
-    _import_ahead([*sys.argv[3:], *PLUGIN_MODULES])
+    _import_ahead([*sys.argv[3:], *PLUGIN_MODULES, *_OWN_LIBRARIES])
     # Read past Python's buffer: what follows the spec (the parent's first
     # ``go``) is the turns' own.
     line, rest = _read_line(0)
