@@ -95,11 +95,13 @@ def take_terminal_and_junit(config: pytest.Config, spec: ChildSpec, send: Send) 
     *spec* says (a fork takes its own spec's: a template started as pytest
     loaded its conftests did not know them)."""
     fit_terminal(config, spec.term_width, spec.term_markup)
-    key = _compat.junit_key()
     if spec.junit_family is not None:
-        config.stash[key] = LogXML(spec.junit_family, send)
-    elif key in config.stash:
-        del config.stash[key]
+        config.stash[_compat.junit_key()] = LogXML(spec.junit_family, send)
+    elif config.pluginmanager.has_plugin("junitxml"):
+        # The module is pytest's to import: not under -p no:junitxml.
+        key = _compat.junit_key()
+        if key in config.stash:
+            del config.stash[key]
 
 
 def show_disabled_capture_live(
