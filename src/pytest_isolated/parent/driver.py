@@ -41,14 +41,12 @@ class Driver:
         when the parent says); with *prestart_next*, the next interpreter is
         started ahead (prestart)."""
         child, spec = self.pool.prepare(
-            run.group,
-            run.pending,
-            run.basetemp,
-            prestart_next=prestart_next,
-            wait_for_turn=wait_for_turn,
+            run.group, run.pending, run.basetemp, wait_for_turn=wait_for_turn
         )
         self.owner[child] = run
         run.attach(child, spec)
+        if prestart_next:  # after the spec went out: this group comes first
+            self.pool.prestart_for(run.group)
 
     def deliver(self) -> Delivery | None:
         """Wait for the next message and pass it to its run (None: it was

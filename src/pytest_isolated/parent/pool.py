@@ -121,24 +121,27 @@ class Pool:
         pending: list[pytest.Item],
         basetemp: str,
         *,
-        prestart_next: bool,
         wait_for_turn: bool = False,
     ) -> tuple[ChildHandle, ChildSpec]:
         """A child for the rest of *group* (forked, pre-started or spawned),
         and the spec that starts it on *pending* (with *wait_for_turn*, each
-        test when the parent says); with *prestart_next*, the next
-        interpreter is started ahead (prestart)."""
+        test when the parent says)."""
         method = start_method(self.settings.start, group.forked)
         child: ChildHandle | None = None
         if method == "fork":
             child = self._forked([item.nodeid for item in pending])
         if child is None:
             child = self._take_prestarted() or self._spawn()
-        if prestart_next and method == "prestart" and self.prestarted is None:
-            self.prestarted = self._spawn()
         self.handover.groups[child] = (group.name, list(pending))
         spec = self.specs.for_group(child, group, pending, basetemp, wait_for_turn)
         return child, spec
+
+    def prestart_for(self, group: Group[pytest.Item]) -> None:
+        """After *group*'s child has its spec: start the interpreter of the
+        next group ahead, if groups are pre-started."""
+        method = start_method(self.settings.start, group.forked)
+        if method == "prestart" and self.prestarted is None:
+            self.prestarted = self._spawn()
 
     def no_more_groups(self) -> None:
         """Every group has started: a pre-started interpreter would wait in vain."""
