@@ -43,13 +43,17 @@ class Watchdog:
         slot: list[Callable[[], None] | None] = [action]
         with self._cond:
             when = time.monotonic() + delay
+            # The thread sleeps until the earliest deadline: it needs waking
+            # only for an earlier one (most actions are cancelled unused).
+            sooner = not self._heap or when < self._heap[0][0]
             heapq.heappush(self._heap, (when, next(self._count), slot))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="pytest-isolated-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if sooner:
+                self._cond.notify()
         return lambda: slot.__setitem__(0, None)
 
     def _run(self) -> None:

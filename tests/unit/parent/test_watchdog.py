@@ -52,3 +52,16 @@ def test_stop_drops_what_is_pending() -> None:
     watchdog.stop()
     time.sleep(0.3)
     assert done == []
+
+
+def test_an_earlier_action_wakes_the_thread_that_waits_for_a_later_one() -> None:
+    watchdog = Watchdog()
+    early = threading.Event()
+    try:
+        watchdog.after(60.0, lambda: None)
+        time.sleep(0.05)  # the thread now sleeps until the first one's time
+        watchdog.after(120.0, lambda: None)  # later: no need to wake it
+        watchdog.after(0.0, early.set)
+        assert early.wait(5.0)
+    finally:
+        watchdog.stop()
