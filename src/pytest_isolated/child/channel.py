@@ -26,6 +26,7 @@ class Channel:
         self.fd = fd
         self.owner = os.getpid()
         self.lock = threading.Lock()
+        self._held = b""
 
     def reopen(self, fd: int) -> None:
         """In a fork: write to *fd* instead (the old end is closed here)."""
@@ -34,16 +35,25 @@ class Channel:
         self.fd = fd
         self.owner = os.getpid()
         self.lock = threading.Lock()  # a lock held by another thread stays held
+        self._held = b""
 
     @property
     def ours(self) -> bool:
         """Whether this process is the one the parent listens to."""
         return os.getpid() == self.owner
 
+    def hold(self, event: str, **fields: Any) -> None:
+        """Send *event* with the next one, in one write (one wake-up of the
+        parent): only for an event that nothing of the user's can follow
+        before the next is sent (a crash would lose it)."""
+        if self.ours:
+            self._held += encode_event(event, **fields)
+
     def send(self, event: str, **fields: Any) -> None:
         if not self.ours:
             return
-        data = encode_event(event, **fields)
+        data = self._held + encode_event(event, **fields)
+        self._held = b""
         with self.lock:
             view = memoryview(data)
             while view:

@@ -48,6 +48,9 @@ class Template(Protocol):
     def send(self, event: str, **fields: Any) -> None:
         """Send an event to the parent (from the template or a fork)."""
 
+    def hold(self, event: str, **fields: Any) -> None:
+        """Send an event with the next one, in one write."""
+
     def enter_group(self, spec: ChildSpec) -> None:
         """In a new fork: become the child that runs *spec*'s group."""
 
@@ -123,7 +126,9 @@ class ForkServer:
             os.write(to_fork, line)
         os.close(to_fork)
         self.forks[pid] = spec.workdir
-        self.template.send(EV_FORKED, workdir=spec.workdir, pid=pid)
+        # With the news of the next spare (one write): the template runs
+        # nothing but fork() in between.
+        self.template.hold(EV_FORKED, workdir=spec.workdir, pid=pid)
         return self._prefork()
 
     def _prefork(self) -> bool:

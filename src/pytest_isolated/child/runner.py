@@ -247,6 +247,9 @@ class ChildPlugin:
     def send(self, event: str, **fields: Any) -> None:
         self.channel.send(event, **fields)
 
+    def hold(self, event: str, **fields: Any) -> None:
+        self.channel.hold(event, **fields)
+
     def enter_group(self, spec: ChildSpec) -> None:
         """In a new fork of the template: become the child that runs *spec*'s
         group, with files of its own where the template had its own."""
@@ -271,7 +274,8 @@ class ChildPlugin:
         _compat.set_basetemp(config, Path(spec.basetemp))
         _compat.set_cache_dir(config, workdir / CACHE_DIR)
         passthrough.take_terminal_and_junit(config, self.spec, self.channel.send)
-        self.channel.send(EV_STARTED, pid=os.getpid())
+        # Goes with the group's first event (collected), in one write.
+        self.channel.hold(EV_STARTED, pid=os.getpid())
 
 
 def _neutralise(config: pytest.Config) -> None:
