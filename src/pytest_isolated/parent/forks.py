@@ -79,10 +79,9 @@ class ForkedHandle(ChildHandle):
         # blocks, so the fork's open for reading does not either.
         os.mkfifo(self.workdir / GO_FIFO)
         self._go = os.open(self.workdir / GO_FIFO, os.O_RDWR | os.O_NONBLOCK)
-        if self.capture:
-            for name in (STDOUT_FILE, STDERR_FILE):
-                (self.workdir / name).touch()
-        elif template.tee:
+        # Captured, the fork makes its own capture files (a missing one
+        # reads as empty).
+        if not self.capture and template.tee:
             # Under -s: the fork's fds 1 and 2.  Opened for reading and
             # writing, which never blocks: the fork may die before it opens
             # them.  So they never end by themselves; they end with the
