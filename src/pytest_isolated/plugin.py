@@ -47,17 +47,26 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None]:
     """Note ``sys.path`` before conftests and ``pythonpath`` change it: a
     child starts from this session's path, not from the one the plugin was
-    first imported with (a second ``pytest.main()`` may have another).  When
-    every test will be forked, the fork template starts here, from the same
-    start, so that it imports the conftests while this process does."""
+    first imported with (a second ``pytest.main()`` may have another)."""
     early_config.stash[STARTUP_PATH] = list(sys.path)
     # What --isolated-bisect's probes start from: the session's start.
     early_config.stash[STARTUP_PROCESS] = (dict(os.environ), os.getcwd())
+    return (yield)
+
+
+# Neither tryfirst nor a wrapper (a second implementation in this module:
+# its name must begin with "pytest_"): after the plugins that set up the process
+# first (pytest-cov starts coverage.py, whose ``patch = subprocess`` puts its
+# configuration in os.environ for the template to be measured; pytest-env),
+# before pytest's own (trylast) imports the root conftests.
+@pytest.hookimpl(specname="pytest_load_initial_conftests")
+def pytest_load_initial_conftests_template(early_config: pytest.Config) -> None:
+    """When every test will be forked, the fork template starts here, so
+    that it imports the conftests while this process does."""
     if _may_fork_all(early_config):
         from pytest_isolated.parent import early
 
         early.start(early_config)
-    return (yield)
 
 
 def _may_fork_all(early_config: pytest.Config) -> bool:

@@ -178,6 +178,33 @@ def test_pytest_cov_measures_isolated_tests(pytester: pytest.Pytester) -> None:
     ]
 
 
+def test_pytest_cov_measures_every_test_isolated_as_without_isolation(
+    pytester: pytest.Pytester, every_start_method: str
+) -> None:
+    # Every test isolated: under fork, the template starts as pytest loads
+    # its root conftests, and must start measured as a later one would.
+    pytester.makepyfile(
+        measured=MEASURED,
+        test_x="""
+        import measured
+
+        def test_one():
+            assert measured.only_isolated(1) == 3
+
+        def test_two():
+            assert measured.never() == 0
+        """,
+    )
+    (pytester.path / ".coveragerc").write_text("[run]\npatch = subprocess\n")
+    for flags in (["--isolated"], ["--forked"], ["--no-isolation"]):
+        result = pytester.runpytest_subprocess(
+            "-p", "pytest_cov", "--cov=measured", "--cov-report=term-missing", *flags
+        )
+        result.assert_outcomes(passed=2)
+        result.stdout.fnmatch_lines(["measured.py * 5 * 0 * 100%"])
+        assert _covered_lines(pytester) == [1, 2, 3, 6, 7]
+
+
 def test_pytest_cov_measures_isolated_tests_under_xdist(
     pytester: pytest.Pytester,
 ) -> None:
