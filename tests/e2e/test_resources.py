@@ -232,6 +232,42 @@ def _table(lines: list[str]) -> dict[str, list[tuple[float, float, str]]]:
     return blocks
 
 
+@pytest.mark.parametrize(
+    ("method", "children"), [("spawn", 1), ("prestart", 2), ("fork", 2)]
+)
+def test_isolated_usage_counts_only_the_groups_that_ran(
+    pytester: pytest.Pytester, method: str, children: int
+) -> None:
+    # -x ends the session after the first test: the next group's child,
+    # started (forked) ahead of its turn, ran nothing, and counts for nothing:
+    # neither as a group, nor its wait for its turn among the seconds.
+    pytester.makepyfile(
+        test_x="""
+        import time
+
+        def test_slow_failure():
+            time.sleep(2)
+            assert 0
+
+        def test_two():
+            pass
+
+        def test_three():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-x", "--isolated", f"--isolated-start={method}", "--isolated-usage"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [f"pytest-isolated: {children} subprocess(es) for 1 group(s), *s in total"]
+    )
+    summary = next(line for line in result.stdout.lines if " group(s), " in line)
+    seconds = float(summary.split(", ")[-1].split("s ")[0])
+    assert 2 <= seconds < 3.5, summary
+
+
 @posix_only
 @pytest.mark.usefixtures("every_start_method")
 def test_isolated_usage_lists_the_hungriest_groups(pytester: pytest.Pytester) -> None:

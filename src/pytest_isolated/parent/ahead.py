@@ -34,6 +34,10 @@ class Ahead:
         #: The groups forked ahead, and the environment and working directory
         #: their spec gave them.
         self.prepared: dict[int, tuple[dict[Any, Any], str]] = {}
+        #: Forks made ahead that ran nothing (discarded, or the session
+        #: ended first), and the groups among them that never ran.
+        self.unused = 0
+        self.never_ran: set[int] = set()
         # In a pytest-xdist worker the run order is not the collection order:
         # it is the order of the tests the controller has handed the worker.
         self.in_worker = xdist_worker() is not None
@@ -89,7 +93,17 @@ class Ahead:
         """Whether *run*'s child, if forked ahead, started with the environment
         and working directory a child started now would get."""
         prepared = self.prepared.pop(run.group.index, None)
-        return prepared is None or prepared == self.session.pool.specs.start_state()
+        if prepared is None or prepared == self.session.pool.specs.start_state():
+            return True
+        self.unused += 1
+        return False
+
+    def end(self) -> None:
+        """The session ends: the forks still waiting for their turn ran
+        nothing, and are not counted as the session's (``--isolated-usage``)."""
+        self.unused += len(self.prepared)
+        self.never_ran.update(self.prepared)
+        self.prepared.clear()
 
     def _forks_now(self, group: Group[pytest.Item]) -> bool:
         """Whether *group*'s child would be a fork of the template, now,

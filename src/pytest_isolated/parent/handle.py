@@ -52,6 +52,10 @@ class ChildHandle:
         self._deadline_spec: ChildSpec | None = None
         self._waited = 0.0
         self._waiting_since: float | None = None
+        #: The seconds it waited for its first turn (forked ahead of it), and
+        #: whether that turn came.
+        self._waited_ahead = 0.0
+        self._granted = False
         self.events = EventReader(self, inbox, self._events_finished)
         #: Marks the child and every process it starts (``tree.COOKIE``).
         self.cookie = self.workdir.name
@@ -104,10 +108,14 @@ class ChildHandle:
     def grant(self, count: int) -> None:
         """Let the child run the first *count* tests of its spec."""
         if self._waiting_since is not None:
-            self._waited += time.monotonic() - self._waiting_since
+            waited = time.monotonic() - self._waiting_since
+            self._waited += waited
+            if not self._granted:
+                self._waited_ahead += waited
             self._waiting_since = None
             if self._deadline_spec is not None and self.returncode is None:
                 self.arm_deadline(self._deadline_spec)
+        self._granted = True
         self._send_go(encode_go(count))
 
     def _send_go(self, line: bytes) -> None:
@@ -170,8 +178,13 @@ class ChildHandle:
 
     @property
     def seconds(self) -> float:
-        """How long the child has had its group (its waits for turns too)."""
-        return time.monotonic() - (self.started_at or self.spawned_at)
+        """How long the child has had its group (its waits for turns too, but
+        not for its first: made ahead, it had nothing to run yet)."""
+        now = time.monotonic()
+        ahead = self._waited_ahead
+        if not self._granted and self._waiting_since is not None:
+            ahead += now - self._waiting_since
+        return now - (self.started_at or self.spawned_at) - ahead
 
     # -- the process: each kind of child says how ------------------------------
 

@@ -183,11 +183,15 @@ class IsolationScheduler:
         tr = terminalreporter
         _list_incidents_and_leaks(tr, self.incidents, self.leaks)
         seconds = self.pool.reaper.child_seconds
+        # A fork made ahead of a turn that never came (-x, a discarded one)
+        # is not counted: the run is described as if none had been.
+        children = self.pool.children_started - self.ahead.unused
+        groups = len(self.started - self.ahead.never_ran)
         ran = (
-            f"pytest-isolated: {self.pool.children_started} subprocess(es) for "
-            f"{len(self.started)} group(s), {seconds:.2f}s in total"
+            f"pytest-isolated: {children} subprocess(es) for "
+            f"{groups} group(s), {seconds:.2f}s in total"
         )
-        self.ledger.table(tr, ran if self.started else "")
+        self.ledger.table(tr, ran if groups else "")
 
     # trylast: inside the other plugins' wrappers (pytest-cov combines after).
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -207,7 +211,7 @@ class IsolationScheduler:
         for run in list(self.runs.values()):
             self.driver.stop(run)
         self.runs.clear()
-        self.ahead.prepared.clear()
+        self.ahead.end()
         self.pool.shutdown()
         self.ledger.save()
 
