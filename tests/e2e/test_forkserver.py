@@ -731,6 +731,39 @@ def test_exitfirst_stops_before_a_group_forked_ahead(
     assert not ran.exists()
 
 
+def test_a_fork_made_ahead_that_dies_with_its_template_is_made_anew(
+    pytester: pytest.Pytester,
+) -> None:
+    """A test kills the template while the next group's fork waits for its
+    turn: that fork dies before it began a test, so its group starts anew
+    (spawned: the template is gone), and only the test that did it fails."""
+    pytester.makepyfile(
+        test_x="""
+        import os, signal, time
+
+        def test_kills_the_template():
+            time.sleep(0.2)
+            os.kill(os.getppid(), signal.SIGKILL)
+            time.sleep(0.5)
+
+        def test_next():
+            pass
+
+        def test_last():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--forked", "--isolated-usage", timeout=RUN_TIMEOUT
+    )
+    result.assert_outcomes(failed=1, passed=2, warnings=1)
+    summary = summary_lines(result)
+    assert len(summary) == 1, summary
+    assert summary[0].startswith("FAILED test_x.py::test_kills_the_template - ")
+    # The template, the first fork, and one spawned child for each test after.
+    result.stdout.fnmatch_lines(["pytest-isolated: 4 subprocess(es) for 3 group(s), *"])
+
+
 #: A root conftest that notes, in imports.log, each process that imports it
 #: ("start PID PPID").  pytest's own process then waits (a bounded wait) for a
 #: child of its own to begin the same import, and notes whether one did

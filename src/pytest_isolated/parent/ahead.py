@@ -34,6 +34,8 @@ class Ahead:
         #: The groups forked ahead, and the environment and working directory
         #: their spec gave them.
         self.prepared: dict[int, tuple[dict[Any, Any], str]] = {}
+        #: The runs whose child was forked ahead, until it began a test.
+        self.forked: dict[int, GroupRun] = {}
         #: Forks made ahead that ran nothing (discarded, or the session
         #: ended first), and the groups among them that never ran.
         self.unused = 0
@@ -85,6 +87,7 @@ class Ahead:
             return
         run = session.runs[group.index] = GroupRun(session.config, group)
         self.prepared[group.index] = session.pool.specs.start_state()
+        self.forked[group.index] = run
         session.launch(run)
         if run.child is not None:
             run.child.waits()
@@ -98,12 +101,28 @@ class Ahead:
         self.unused += 1
         return False
 
+    def lost_unused(self, run: GroupRun) -> bool:
+        """*run*'s child died: if it was forked ahead and began no test (the
+        test before killed the template, say), it ran nothing of its group's
+        and is not the group's incident: the group starts anew, as if none
+        had been forked ahead (True; *run* is dropped)."""
+        index = run.group.index
+        began = run.now.running_item is not None or run.now.phase is not None
+        if self.forked.pop(index, None) is not run or began:
+            return False
+        self.prepared.pop(index, None)  # its turn may have come
+        self.unused += 1
+        self.session.driver.stop(run)
+        self.session.runs.pop(index, None)
+        return True
+
     def end(self) -> None:
         """The session ends: the forks still waiting for their turn ran
         nothing, and are not counted as the session's (``--isolated-usage``)."""
         self.unused += len(self.prepared)
         self.never_ran.update(self.prepared)
         self.prepared.clear()
+        self.forked.clear()
 
     def _forks_now(self, group: Group[pytest.Item]) -> bool:
         """Whether *group*'s child would be a fork of the template, now,

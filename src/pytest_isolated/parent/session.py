@@ -142,7 +142,10 @@ class IsolationScheduler:
             self.ahead.fork_next(group, nextitem)
             delivered = self.driver.deliver()
             if delivered is not None and delivered.step.incident is not None:
-                self.incidents.append(delivered.step.incident)
+                if not self.ahead.lost_unused(delivered.run):
+                    self.incidents.append(delivered.step.incident)
+                elif delivered.run is run:  # its group starts anew
+                    run = self.runs[group.index] = GroupRun(self.config, group)
         outcome = run.done.pop(item)
         if not run.pending and not run.done:  # every result was reported
             self.driver.release(run.release())
