@@ -185,8 +185,6 @@ def log_file_handler(config: pytest.Config) -> Any:
 def redirect_faulthandler_plugin(config: pytest.Config) -> None:
     """In a fork: let pytest's ``faulthandler_timeout`` dumps go to the
     fork's stderr; its plugin kept a copy of the template's (a private key)."""
-    import os
-
     from _pytest import faulthandler as plugin
 
     key = getattr(plugin, "fault_handler_stderr_fd_key", None)
@@ -261,14 +259,22 @@ def run_atexit() -> None:
 
 
 def environ_copy() -> dict[Any, Any]:
-    """A copy of the process environment to compare with another
-    (``--isolated-check-state``, a fork made ahead of its turn):
-    ``os.environ``'s own dict (private), a hundred times faster to copy than
-    decoding every variable through the mapping."""
-    import os
-
+    """A copy of the process environment to compare with another (the state
+    check, a fork made ahead of its turn): ``os.environ``'s own dict
+    (private), a hundred times faster to copy than decoding every variable."""
     data = getattr(os.environ, "_data", None)
     return dict(data) if isinstance(data, dict) else dict(os.environ)
+
+
+def environ_is(env: dict[str, str]) -> bool:
+    """Whether the process environment is *env*, compared as
+    :func:`environ_copy` copies it (decoding it costs a fork much)."""
+    environ: Any = os.environ
+    try:
+        encoded = {environ.encodekey(k): environ.encodevalue(v) for k, v in env.items()}
+        return bool(environ._data == encoded)
+    except Exception:  # noqa: BLE001 - another interpreter, or a value it refuses
+        return dict(environ) == env
 
 
 def fast_getsignal() -> Any:

@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from pytest_isolated import _compat
 from pytest_isolated.platform import tree
 from pytest_isolated.protocol import (
     STDERR_FIFO,
@@ -109,6 +110,8 @@ def _own_tree() -> None:
 def _take_environment(env: dict[str, str]) -> None:
     """Make ``os.environ`` *env*, setting and removing only what differs
     (a fork's is nearly always the template's already)."""
+    if _compat.environ_is(env):
+        return
     environ = os.environ
     for name in [name for name in environ if name not in env]:
         del environ[name]

@@ -316,7 +316,7 @@ def _adopt_xdist_group_id(collected: dict[str, pytest.Item], nodeid: str) -> Non
 
 def _start_group(spec: ChildSpec, dumps: Dumps) -> Usage | None:
     """As the group's first test comes: its environment, limits and baseline."""
-    if os.environ != spec.env:
+    if not _compat.environ_is(spec.env):
         # The tests see the parent's environment as their group started,
         # whatever this child's own start-up did to it.
         os.environ.clear()

@@ -268,10 +268,21 @@ def _terminal_and_junit(config: pytest.Config) -> dict[str, Any]:
     return fields
 
 
+#: ``os.environ``'s own data when last read, and the child environment of it.
+_read: tuple[dict[Any, Any], dict[str, str]] | None = None
+
+
 def child_environment(env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a child runs its tests with: *env*, else the parent's
-    now."""
-    return dict(os.environ if env is None else env, PYTEST_RUNNING_IN_SUBPROCESS="1")
+    now (read anew only when it changed: decoding every variable, twice a
+    group, is much of what the parent spends on a forked test)."""
+    global _read
+    if env is not None:
+        return dict(env, PYTEST_RUNNING_IN_SUBPROCESS="1")
+    raw = _compat.environ_copy()
+    if _read is None or _read[0] != raw:
+        _read = (raw, dict(os.environ, PYTEST_RUNNING_IN_SUBPROCESS="1"))
+    return dict(_read[1])
 
 
 def startup_environment(env: dict[str, str]) -> dict[str, str]:
