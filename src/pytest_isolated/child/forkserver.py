@@ -29,7 +29,10 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
+
+import pytest
 
 from pytest_isolated.child import process
 from pytest_isolated.platform import tree
@@ -41,9 +44,15 @@ from pytest_isolated.protocol import (
     ChildSpec,
 )
 
+#: What ``next()`` gives once :func:`warm_up` is done.
+_DONE = object()
+
 
 class Template(Protocol):
     """What the fork server needs of the template's pytest."""
+
+    #: The tests it collected, by node id.
+    collected: dict[str, Any]
 
     def send(self, event: str, **fields: Any) -> None:
         """Send an event to the parent (from the template or a fork)."""
@@ -65,6 +74,9 @@ class ForkServer:
         self.forks: dict[int, str] = {}  # running forks: pid -> workdir
         self.spare: tuple[int, int] | None = None  # (pid, pipe to its spec)
         self.pid = os.getpid()
+        #: Steps of work that save each fork its share, done while the
+        #: template waits for a command.
+        self.warm_up = warm_up(template.collected.values())
 
     def serve(self) -> bool:
         """Serve forks until stdin closes: False in the template, when done;
@@ -86,8 +98,13 @@ class ForkServer:
             if self._prefork():
                 return True
             pending = b""
+            warm_up: Iterator[None] | None = self.warm_up
             while True:
-                for key, _ in self.selector.select():
+                ready = self.selector.select(None if warm_up is None else 0)
+                if not ready and warm_up is not None and next(warm_up, _DONE) is _DONE:
+                    warm_up = None
+                    gc.freeze()  # what it made, too
+                for key, _ in ready:
                     if key.fd == wake_read:
                         with contextlib.suppress(OSError):
                             os.read(wake_read, 4096)
@@ -219,6 +236,19 @@ class ForkServer:
             shutil.rmtree(workdir, ignore_errors=True)
         if os.getppid() == 1:  # the parent is gone: nobody else removes it
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def warm_up(items: Iterable[Any]) -> Iterator[None]:
+    """What each fork would compute for its test and pytest keeps on the
+    item, computed once in the template for all of them, an item a step:
+    the location the test's logstart needs (paths, source lines), of the
+    tests whose location depends on nothing a fork changes (pytest's own
+    ``reportinfo()`` gives absolute paths; another one may not)."""
+    for item in list(items):
+        if getattr(type(item), "reportinfo", None) is pytest.Function.reportinfo:
+            with contextlib.suppress(Exception):  # the fork raises it, as pytest
+                _ = item.location
+        yield
 
 
 def unsafe_reason() -> str | None:
