@@ -53,8 +53,16 @@ EV_SPARE = "spare"  # a fork stands ready (ok), or cannot (reason); fields: ok, 
 
 def to_wire(value: Any) -> Any:
     """Return *value* as plain JSON data: tuples tagged, the unknown as repr."""
-    if value is None or type(value) in (bool, int, str):
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
         return value
+    # The shapes of a serialised report, tried first: a fork sends several.
+    if kind is dict:
+        return {
+            (k if isinstance(k, str) else repr(k)): to_wire(v) for k, v in value.items()
+        }
+    if kind is list:
+        return [to_wire(v) for v in value]
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):  # IntEnum, pytest.ExitCode, HTTPStatus: numbers
@@ -78,14 +86,11 @@ def to_wire(value: Any) -> Any:
         return f"<unrepresentable {type(value).__name__}: {exc!r}>"
 
 
-def from_wire(value: Any) -> Any:
-    """Undo :func:`to_wire`: restore tagged tuples."""
-    if isinstance(value, list):
-        return [from_wire(v) for v in value]
-    if isinstance(value, dict):
-        if len(value) == 1 and _TUPLE_TAG in value:
-            return tuple(from_wire(v) for v in value[_TUPLE_TAG])
-        return {k: from_wire(v) for k, v in value.items()}
+def _restore_tuple(value: dict[str, Any]) -> Any:
+    """Undo :func:`to_wire` for one JSON object, as the decoder makes it
+    (innermost first): a tagged tuple becomes a tuple again."""
+    if len(value) == 1 and _TUPLE_TAG in value:
+        return tuple(value[_TUPLE_TAG])
     return value
 
 
@@ -105,7 +110,7 @@ class ProtocolError(Exception):
 def decode_event(line: bytes) -> tuple[str, dict[str, Any]]:
     """Parse one line written by :func:`encode_event`."""
     try:
-        payload = json.loads(line)
+        payload = json.loads(line, object_hook=_restore_tuple)
     except ValueError as exc:
         raise ProtocolError(f"not JSON: {line[:200]!r}") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
@@ -116,7 +121,7 @@ def decode_event(line: bytes) -> tuple[str, dict[str, Any]]:
         )
     event = payload.pop("event")
     del payload["v"]
-    return event, from_wire(payload)
+    return event, payload
 
 
 @dataclasses.dataclass(frozen=True)

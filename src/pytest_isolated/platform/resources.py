@@ -186,11 +186,14 @@ def _oom_source() -> Path | None:
 
 
 def _field(text: str, name: str) -> int | None:
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if key == name:
-            return int(value)
-    return None
+    """The number on *name*'s line of a file of ``name number`` lines: found,
+    not parsed line by line (``/proc/vmstat`` has 200, read for each group)."""
+    text = "\n" + text
+    at = text.find(f"\n{name} ")
+    if at < 0:
+        return None
+    value, _, _ = text[at + len(name) + 2 :].partition("\n")
+    return int(value)
 
 
 def memory_available() -> int | None:
