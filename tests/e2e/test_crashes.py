@@ -191,6 +191,48 @@ def test_crash_in_fixture_setup_and_teardown_is_an_error_of_that_phase(
 
 
 @posix_only
+def test_a_crash_in_a_hook_after_the_calls_report_is_an_error_at_teardown(
+    pytester: pytest.Pytester,
+) -> None:
+    """As pytest reports a failure after a passed call: the test passed, and
+    errs at teardown; once, with the call's output once."""
+    pytester.makeconftest(
+        """
+        import os, signal
+
+        def pytest_runtest_logreport(report):
+            if report.when == "call" and os.environ.get("PYTEST_RUNNING_IN_SUBPROCESS"):
+                os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    pytester.makepyfile(
+        test_x="""
+        import pytest
+
+        @pytest.mark.isolated
+        def test_reported():
+            print("from the call")
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_reported _*",
+            "*running the test CRASHED with signal 9 (SIGKILL)*",
+            "*- Captured stdout call -*",
+            "from the call",
+            "*= PASSES =*",
+        ]
+    )
+    assert result.stdout.str().count("from the call") == 2  # its error, its pass
+    result.stdout.no_fnmatch_line("FAILED *")
+
+
+@posix_only
 @pytest.mark.parametrize("strict", [False, True])
 def test_crash_of_an_xfail_test_is_xfail(
     pytester: pytest.Pytester, strict: bool

@@ -227,6 +227,10 @@ def lost_test_reports(
     """The reports that complete *received* for a test whose process ended
     in *phase* (when the child said which; else it is inferred)."""
     when = phase or crash_phase(received)
+    if any(r.when == when for r in received):
+        # It died after that phase's report (in a hook that reads it),
+        # before the next phase began: in that one, with no output of its own.
+        when, sections = crash_phase(received), ()
     verb = {
         "crash": "running the test",
         "exit": "running the test",
