@@ -47,14 +47,16 @@ class Channel:
         parent): only for an event that nothing of the user's can follow
         before the next is sent (a crash would lose it)."""
         if self.ours:
-            self._held += encode_event(event, **fields)
+            data = encode_event(event, **fields)
+            with self.lock:  # a plugin's timer thread may send meanwhile
+                self._held += data
 
     def send(self, event: str, **fields: Any) -> None:
         if not self.ours:
             return
-        data = self._held + encode_event(event, **fields)
-        self._held = b""
+        data = encode_event(event, **fields)
         with self.lock:
+            data, self._held = self._held + data, b""
             view = memoryview(data)
             while view:
                 written = os.write(self.fd, view)

@@ -9,7 +9,7 @@ order pytest calls them, and the parent replays them into its own hooks.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +18,7 @@ from pytest_isolated import _compat
 from pytest_isolated.child import process
 from pytest_isolated.child.channel import Channel
 from pytest_isolated.child.passthrough import TerminalTap
+from pytest_isolated.child.sessiondata import is_own
 from pytest_isolated.platform import tree
 from pytest_isolated.protocol import (
     EV_COLLECT_ERROR,
@@ -37,6 +38,24 @@ if TYPE_CHECKING:
 
 RELAY_PLUGIN_NAME = "pytest-isolated-relay"
 
+#: What pytest calls between a test's phases, from its logstart to its
+#: logfinish.  While pytest and this plugin are all that implement them,
+#: nothing of the user's runs between a test's report and its next phase (or
+#: its logfinish): the report goes with that event, in one write (one
+#: wake-up of the parent), and a crash in between cannot happen or lose it.
+BETWEEN_PHASES = (
+    "pytest_runtest_protocol",
+    "pytest_runtest_logstart",
+    "pytest_runtest_setup",
+    "pytest_runtest_call",
+    "pytest_runtest_teardown",
+    "pytest_runtest_logreport",
+    "pytest_report_teststatus",
+    "pytest_exception_interact",
+    "pytest_warning_recorded",
+    "pytest_runtest_logfinish",
+)
+
 
 class EventRelay:
     """Registered in the child's pytest; turns hooks into events."""
@@ -48,6 +67,8 @@ class EventRelay:
         self.config: pytest.Config | None = None
         #: The group's last test: what runs after its teardown is a leak.
         self.last_nodeid: str | None = None
+        #: Whether this test's logstart and reports wait for its next event.
+        self.hold = False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -68,7 +89,14 @@ class EventRelay:
             self.tap.recording = True
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self.channel.send(EV_LOGSTART, nodeid=nodeid)
+        assert self.config is not None
+        self.hold = _only_own_between_phases(self.config)
+        self._send(EV_LOGSTART, nodeid=nodeid)
+
+    def _send(self, event: str, **fields: object) -> None:
+        """Send *event* now, or with the next one if nothing of the user's
+        can come between (see :data:`BETWEEN_PHASES`)."""
+        (self.channel.hold if self.hold else self.channel.send)(event, **fields)
 
     # A wrapper: the report as pytest made it, before any logreport hook runs;
     # what those add to it (a conftest's extra section), they add again in the
@@ -81,7 +109,7 @@ class EventRelay:
             self.channel.send(EV_TERMINAL, runs=runs)
         if report.when == "teardown" and report.nodeid == self.last_nodeid:
             _end_leaked_processes(report)
-        self.send_report(EV_REPORT, report)
+        self.send_report(EV_REPORT, report, self._send)
         try:
             return (yield)
         finally:
@@ -116,13 +144,16 @@ class EventRelay:
         self.channel.send(EV_INTERNAL_ERROR, text=str(excrepr))
 
     def send_report(
-        self, event: str, report: pytest.TestReport | pytest.CollectReport
+        self,
+        event: str,
+        report: pytest.TestReport | pytest.CollectReport,
+        send: Callable[..., None] | None = None,
     ) -> None:
         assert self.config is not None
         hook = self.config.hook
         data = hook.pytest_report_to_serializable(config=self.config, report=report)
         longrepr = report.longrepr
-        self.channel.send(
+        (send or self.channel.send)(
             event,
             report=data,
             # A repr without a crash line (a doctest's) travels as its text:
@@ -131,6 +162,16 @@ class EventRelay:
             and getattr(longrepr, "reprcrash", None) is None,
             failed_subtests=_compat.failed_subtests(self.config, report),
         )
+
+
+def _only_own_between_phases(config: pytest.Config) -> bool:
+    """Whether only pytest and this plugin implement :data:`BETWEEN_PHASES`."""
+    hook = config.hook
+    return all(
+        is_own(impl.plugin)
+        for name in BETWEEN_PHASES
+        for impl in getattr(hook, name).get_hookimpls()
+    )
 
 
 def _end_leaked_processes(report: pytest.TestReport) -> None:

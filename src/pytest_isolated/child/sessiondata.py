@@ -61,15 +61,23 @@ def unregister(config: pytest.Config) -> None:
 
 def once_per_session(plugin: object) -> tuple[str, ...]:
     """The hooks of *plugin* that run only in pytest's own process."""
-    if isinstance(plugin, ModuleType):
-        module = plugin.__name__
-    else:  # an object a plugin or conftest registered: its class's module
-        module = type(plugin).__module__
-    if module.startswith(OWN_PREFIXES) or module in ("pytest", "_pytest"):
+    if is_own(plugin):
         return ()
-    if module.rpartition(".")[2] == "conftest":
+    if _module_of(plugin).rpartition(".")[2] == "conftest":
         return ONCE_FOR_CONFTESTS
     return ONCE_FOR_PLUGINS
+
+
+def is_own(plugin: object) -> bool:
+    """Whether *plugin* is pytest's or ours: nothing of the user's."""
+    module = _module_of(plugin)
+    return module.startswith(OWN_PREFIXES) or module in ("pytest", "_pytest")
+
+
+def _module_of(plugin: object) -> str:
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return type(plugin).__module__  # an object a plugin or conftest registered
 
 
 class SessionData:
@@ -99,4 +107,6 @@ class SessionData:
         session.config.hook.pytest_isolated_child_sessionfinish(
             session=session, exitstatus=int(exitstatus), output=output
         )
-        child.channel.send(EV_OUTPUT, output=output)
+        # Nothing handed over reads as nothing if the child dies before its
+        # next event: it goes with that one, in one write.
+        (child.channel.send if output else child.channel.hold)(EV_OUTPUT, output=output)

@@ -55,6 +55,28 @@ def test_a_process_that_did_not_open_it_sends_nothing() -> None:
     os.close(read_end)
 
 
+def test_held_events_go_with_the_next_one_in_one_write() -> None:
+    read_end, write_end = os.pipe()
+    channel = Channel(write_end)
+    channel.hold("logstart", nodeid="t")
+    channel.hold("report", report={})
+    os.set_blocking(read_end, False)
+    with pytest.raises(BlockingIOError):  # nothing written yet
+        os.read(read_end, 1 << 16)
+    channel.send("phase", nodeid="t", when="setup")
+    written = os.read(read_end, 1 << 16)  # the three, at once
+    channel.send("finished", exitstatus=0)
+    os.close(write_end)
+    rest = read_all(read_end)
+    os.close(read_end)
+    assert [json.loads(line)["event"] for line in written.splitlines()] == [
+        "logstart",
+        "report",
+        "phase",
+    ]
+    assert [json.loads(line)["event"] for line in rest.splitlines()] == ["finished"]
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="fd:N names a POSIX fd")
 def test_open_channel_reads_the_fd_argument() -> None:
     assert open_channel("fd:7") == 7
