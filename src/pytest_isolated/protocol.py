@@ -56,12 +56,13 @@ def to_wire(value: Any) -> Any:
     kind = type(value)
     if value is None or kind is str or kind is int or kind is bool:
         return value
-    # The shapes of a serialised report, tried first: a fork sends several.
-    if kind is dict:
+    # The shapes of a serialised report, tried first: a fork sends several
+    # (no value is both a container and a number or a string).
+    if isinstance(value, dict):
         return {
             (k if isinstance(k, str) else repr(k)): to_wire(v) for k, v in value.items()
         }
-    if kind is list:
+    if isinstance(value, list):
         return [to_wire(v) for v in value]
     if isinstance(value, bool):
         return bool(value)
@@ -74,12 +75,6 @@ def to_wire(value: Any) -> Any:
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, tuple):
         return {_TUPLE_TAG: [to_wire(v) for v in value]}
-    if isinstance(value, list):
-        return [to_wire(v) for v in value]
-    if isinstance(value, dict):
-        return {
-            (k if isinstance(k, str) else repr(k)): to_wire(v) for k, v in value.items()
-        }
     try:
         return repr(value)
     except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not break the run
